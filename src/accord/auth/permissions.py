@@ -1,0 +1,65 @@
+"""What each role may do. Routes name a permission; roles grant permissions."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from accord.parties.domain import Role
+
+
+class Permission(StrEnum):
+    SELF_READ = "self:read"
+    AGENCIES_READ = "agencies:read"
+    OFFICERS_READ = "officers:read"
+    OFFICERS_WRITE = "officers:write"
+    TOKENS_MANAGE = "tokens:manage"
+    PEERS_READ = "peers:read"
+    PEERS_WRITE = "peers:write"
+    KEYS_READ = "keys:read"
+    KEYS_WRITE = "keys:write"
+    AUDIT_READ = "audit:read"
+    POLICY_EXPLAIN = "policy:explain"
+    AGREEMENTS_READ = "agreements:read"
+    RECORDS_READ = "records:read"
+    RECORDS_WRITE = "records:write"
+    MESSAGES_READ = "messages:read"
+    MESSAGES_SEND = "messages:send"
+
+
+_EVERYONE = {Permission.SELF_READ}
+_CASEWORK = {
+    Permission.AGENCIES_READ, Permission.POLICY_EXPLAIN, Permission.AGREEMENTS_READ,
+    Permission.RECORDS_READ, Permission.RECORDS_WRITE,
+    Permission.MESSAGES_READ, Permission.MESSAGES_SEND,
+}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.OFFICER: frozenset(_EVERYONE | _CASEWORK),
+    Role.ANALYST: frozenset(_EVERYONE | _CASEWORK),
+    Role.SPOC: frozenset(_EVERYONE | _CASEWORK | {Permission.PEERS_READ}),
+    Role.LEGAL: frozenset(_EVERYONE | {
+        Permission.AGENCIES_READ, Permission.POLICY_EXPLAIN, Permission.AGREEMENTS_READ,
+        Permission.RECORDS_READ, Permission.MESSAGES_READ,
+    }),
+    Role.DPO: frozenset(_EVERYONE | {
+        Permission.AUDIT_READ, Permission.POLICY_EXPLAIN, Permission.AGREEMENTS_READ,
+        Permission.OFFICERS_READ,
+    }),
+    Role.ADMIN: frozenset(_EVERYONE | {
+        Permission.AGENCIES_READ, Permission.OFFICERS_READ, Permission.OFFICERS_WRITE,
+        Permission.TOKENS_MANAGE, Permission.PEERS_READ, Permission.PEERS_WRITE,
+        Permission.KEYS_READ, Permission.KEYS_WRITE, Permission.AGREEMENTS_READ,
+        Permission.POLICY_EXPLAIN,
+    }),
+}
+
+
+def permissions_of(roles: frozenset[Role] | set[Role] | tuple[Role, ...]) -> frozenset[Permission]:
+    granted: set[Permission] = set()
+    for role in roles:
+        granted |= ROLE_PERMISSIONS.get(role, frozenset())
+    return frozenset(granted)
+
+
+def roles_granting(permission: Permission) -> frozenset[Role]:
+    return frozenset(r for r, perms in ROLE_PERMISSIONS.items() if permission in perms)

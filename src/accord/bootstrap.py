@@ -1,0 +1,85 @@
+"""The one composition root: builds the node's stores and services from settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from accord.audit.services import AuditLog, EntryIn
+from accord.auth.secrets import SecretBox
+from accord.clock import Clock, OffsetClock, SystemClock
+from accord.db import make_engine, make_session_factory, unit_of_work
+from accord.parties.keys import KeyStore
+from accord.policy.services import PolicyService
+from accord.settings import Settings
+
+
+@dataclass
+class Node:
+    """Everything a request or a command needs, built once."""
+
+    settings: Settings
+    clock: Clock
+    engine: Engine
+    sessions: sessionmaker[Session]
+    keys: KeyStore
+    audit: AuditLog
+    totp_box: SecretBox
+    policy: PolicyService
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @contextmanager
+    def uow(self) -> Iterator[Session]:
+        with unit_of_work(self.sessions) as session:
+            yield session
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def record(
+        self, session: Session, *, actor: str, action: str, object: str = "",
+        purpose: str = "", basis: str = "", outcome: str = "ok",
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        """Append one audit entry in the caller's transaction."""
+        return self.audit.append(
+            session,
+            EntryIn(actor=actor, action=str(action), object=object, purpose=purpose,
+                    basis=basis, outcome=outcome, detail=detail or {}),
+            at=self.clock.now(),
+        )
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def build_node(settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None) -> Node:
+    if clock is None:
+        clock = OffsetClock() if settings.clock == "offset" else SystemClock()
+    engine = engine or make_engine(settings.resolved_database_url)
+    keys = KeyStore(settings.keys_dir, settings.passphrase())
+
+    def signer(session: Session) -> tuple[str, Any]:
+        return keys.signing_key(session, settings.node_id)
+
+    audit = AuditLog(
+        origin=f"{settings.node_id}.accord/audit",
+        signer=signer,
+        verifier=KeyStore.verification_key,
+    )
+    return Node(
+        settings=settings,
+        clock=clock,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        keys=keys,
+        audit=audit,
+        totp_box=SecretBox(settings.secret_key.get_secret_value().encode(), b"totp"),
+        policy=PolicyService(settings.resolved_agreements_dir, clock),
+    )

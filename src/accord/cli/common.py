@@ -1,0 +1,69 @@
+"""Shared plumbing for commands: the node from the global options, output, errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from accord.bootstrap import Node, build_node
+from accord.errors import AccordError
+from accord.settings import Settings, load_settings
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+
+@dataclass
+class Globals:
+    data_dir: Path | None = None
+    config: Path | None = None
+
+
+def globals_of(ctx: typer.Context) -> Globals:
+    root = ctx.find_root()
+    if not isinstance(root.obj, Globals):
+        root.obj = Globals()
+    return root.obj
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    g = globals_of(ctx)
+    return load_settings(config_file=g.config, data_dir=g.data_dir)
+
+
+@contextmanager
+def node_of(ctx: typer.Context) -> Iterator[Node]:
+    node = build_node(settings_of(ctx))
+    try:
+        yield node
+    finally:
+        node.dispose()
+
+
+def fail(exc: AccordError) -> typer.Exit:
+    err_console.print(f"[bold red]{exc.title}:[/] {exc.detail}")
+    return typer.Exit(code=2 if exc.status < 500 else 1)
+
+
+def run(fn: Callable[[], T]) -> T:
+    """Run a command body; domain errors become a clear message and a non-zero exit."""
+    try:
+        return fn()
+    except AccordError as exc:
+        raise fail(exc) from None
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+JsonOpt = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")

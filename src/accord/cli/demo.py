@@ -1,0 +1,43 @@
+"""``accord demo``: a local federation of three nodes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from accord.cli.common import JsonOpt, console, emit_json, run
+
+
+def demo(
+    countries: Annotated[str, typer.Option(help="Comma-separated ISO country codes.")] = "ES,FR,MA",
+    base_dir: Annotated[Path, typer.Option(help="Where the nodes keep their data.")] = Path("var/demo"),
+    first_port: Annotated[int, typer.Option(help="Port of the first node; the others follow.")] = 8401,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Delete the demo data and start over.")] = False,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Start a local federation (one node per country) until Ctrl-C."""
+    from accord import demo as d
+
+    say = (lambda _m: None) if as_json else (lambda m: console.print(f"[dim]{m}[/]"))
+    nodes = run(lambda: d.start_federation(base_dir, [c.strip() for c in countries.split(",") if c.strip()],
+                                           first_port=first_port, fresh=fresh, say=say))
+    if as_json:
+        emit_json({"nodes": [{"node_id": n.node_id, "country": n.country, "url": n.url,
+                              "logins": [vars(login) for login in n.logins]} for n in nodes]})
+    else:
+        for n in nodes:
+            table = Table(title=f"{n.country} — {n.node_id} — {n.url}  (API docs: {n.url}/api/v1/docs)")
+            for col in ("username", "agency", "roles", "clearance", "password", "TOTP secret"):
+                table.add_column(col)
+            for login in n.logins:
+                table.add_row(login.username, login.agency, ",".join(login.roles),
+                              login.clearance, login.password, login.totp_secret)
+            console.print(table)
+        console.print("[bold green]Federation running.[/] Log in: POST /auth/login with "
+                      "username, password and the current TOTP code "
+                      "(python -c \"import pyotp; print(pyotp.TOTP('SECRET').now())\"). "
+                      "Press Ctrl-C to stop.")
+    raise typer.Exit(d.run_until_signal(nodes, say=say))

@@ -1,0 +1,70 @@
+"""``accord init`` and ``accord serve``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from accord.cli.common import JsonOpt, console, emit_json, globals_of, run, settings_of
+from accord.lifecycle import AgencySpec, init_node
+
+
+def init(
+    ctx: typer.Context,
+    node_id: Annotated[str, typer.Option(help="This node's id, e.g. es-node.")],
+    country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-2 country code.")],
+    agency: Annotated[list[str], typer.Option(
+        help="A hosted agency as ID:Name:kind (repeatable), e.g. 'ES-PN:Policía Nacional:police'.")],
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8400,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    base_url: Annotated[str | None, typer.Option(help="URL peers use to reach this node.")] = None,
+    mode: Annotated[str, typer.Option(help="development, test or production.")] = "production",
+    passphrase_file: Annotated[Path | None, typer.Option(
+        help="File holding the passphrase that seals private keys (required in production).")] = None,
+    database_url: Annotated[str | None, typer.Option(
+        help="PostgreSQL URL; default: SQLite in the data folder.")] = None,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Create a node: data folder, configuration, database, node and agency keys."""
+    data_dir = globals_of(ctx).data_dir or Path("var/node")
+    if mode not in ("development", "test", "production"):
+        raise typer.BadParameter("mode is development, test or production")
+
+    def _do() -> None:
+        settings = init_node(
+            data_dir, node_id=node_id, country=country,
+            agencies=[AgencySpec.parse(a) for a in agency], base_url=base_url, host=host,
+            port=port, mode=mode, passphrase_file=passphrase_file,  # type: ignore[arg-type]
+            database_url=database_url,
+        )
+        if as_json:
+            emit_json({"node_id": settings.node_id, "data_dir": str(settings.data_dir)})
+        else:
+            console.print(f"[green]Node {settings.node_id} ({settings.country}) created in "
+                          f"{settings.data_dir}[/]")
+
+    run(_do)
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Override the bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Override the port.")] = None,
+) -> None:
+    """Serve the API, the federation endpoint and /healthz (Ctrl-C stops cleanly)."""
+    import uvicorn
+
+    from accord.bootstrap import build_node
+    from accord.logging import setup_logging
+    from accord.web.app import create_app
+
+    settings = run(lambda: settings_of(ctx))
+    setup_logging(settings.log_level)
+    node = run(lambda: build_node(settings))
+    app = create_app(node)
+    uvicorn.run(app, host=host or settings.host, port=port or settings.port,
+                log_level=settings.log_level.lower(), access_log=False,
+                timeout_graceful_shutdown=5)
+    node.dispose()

@@ -1,0 +1,1 @@
+"""Cryptography: keys, canonical JSON, envelopes, Merkle log, signed notes."""

@@ -1,0 +1,246 @@
+"""The local demo federation: three nodes, three countries, one command.
+
+Each node is its own ``accord serve`` process with its own SQLite database and
+keys, on 127.0.0.1 ports 8401, 8402, …; they are pinned to each other as peers
+by fingerprint. Data is kept under the base folder and reused by the next run
+unless ``fresh`` is asked.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from accord.bootstrap import build_node
+from accord.errors import AccordError, ConfigurationError, PeerError
+from accord.lifecycle import AgencySpec, init_node
+from accord.parties import services as parties
+from accord.parties.domain import check_country
+from accord.settings import load_settings
+
+# Two agencies per country: real-world-like names for the default countries.
+KNOWN_AGENCIES: dict[str, list[AgencySpec]] = {
+    "ES": [AgencySpec("ES-PN", "Policía Nacional", "police"),
+           AgencySpec("ES-SVA", "Servicio de Vigilancia Aduanera", "customs")],
+    "FR": [AgencySpec("FR-PN", "Police nationale", "police"),
+           AgencySpec("FR-DGDDI", "Direction générale des douanes", "customs")],
+    "MA": [AgencySpec("MA-DGSN", "Direction générale de la sûreté nationale", "police"),
+           AgencySpec("MA-ADII", "Administration des douanes et impôts indirects", "customs")],
+    "DE": [AgencySpec("DE-BKA", "Bundeskriminalamt", "police"),
+           AgencySpec("DE-ZOLL", "Zoll", "customs")],
+    "IT": [AgencySpec("IT-PS", "Polizia di Stato", "police"),
+           AgencySpec("IT-ADM", "Agenzia delle Dogane e dei Monopoli", "customs")],
+}
+DEMO_PASSWORD_SUFFIX = "-demo-password"  # noqa: S105 - development-mode demo only
+
+
+def agencies_for(country: str) -> list[AgencySpec]:
+    return KNOWN_AGENCIES.get(country, [
+        AgencySpec(f"{country}-POL", f"{country} national police", "police"),
+        AgencySpec(f"{country}-CUS", f"{country} customs", "customs"),
+    ])
+
+
+@dataclass
+class DemoLogin:
+    username: str
+    agency: str
+    roles: list[str]
+    clearance: str
+    password: str
+    totp_secret: str
+
+
+@dataclass
+class DemoNode:
+    country: str
+    node_id: str
+    port: int
+    data_dir: Path
+    url: str
+    logins: list[DemoLogin] = field(default_factory=list)
+    process: subprocess.Popen[bytes] | None = None
+
+
+def demo_officers(country: str) -> list[tuple[str, str, list[str], str]]:
+    """(username, agency, roles, clearance) for a country's node."""
+    first, second = agencies_for(country)
+    cc = country.lower()
+    return [
+        (f"{cc}.admin", first.id, ["admin"], "H1"),
+        (f"{cc}.officer", first.id, ["officer"], "H2"),
+        (f"{cc}.analyst", first.id, ["analyst", "officer"], "H3"),
+        (f"{cc}.spoc", first.id, ["spoc", "officer"], "H2"),
+        (f"{cc}.dpo", first.id, ["dpo"], "H1"),
+        (f"{cc}.customs", second.id, ["officer"], "H1"),
+    ]
+
+
+def _create_node(base: Path, country: str, port: int) -> DemoNode:
+    node_id = f"{country.lower()}-node"
+    data_dir = base / node_id
+    url = f"http://127.0.0.1:{port}"
+    dn = DemoNode(country, node_id, port, data_dir, url)
+    secrets_file = data_dir / "demo-logins.txt"
+    if not (data_dir / "accord.toml").exists():
+        settings = init_node(data_dir, node_id=node_id, country=country,
+                             agencies=agencies_for(country), port=port, mode="development")
+        node = build_node(settings)
+        try:
+            lines = []
+            with node.uow() as s:
+                for username, agency, roles, clearance in demo_officers(country):
+                    password = username + DEMO_PASSWORD_SUFFIX
+                    new = parties.create_officer(node, s, username=username,
+                                                 display_name=username, agency_id=agency,
+                                                 roles=roles, clearance=clearance,
+                                                 password=password, actor="demo")
+                    lines.append("\t".join([username, agency, ",".join(roles), clearance,
+                                            password, new.totp_secret]))
+            fd = os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write("\n".join(lines) + "\n")
+        finally:
+            node.dispose()
+    for line in secrets_file.read_text().splitlines():
+        username, agency, roles, clearance, password, totp = line.split("\t")
+        dn.logins.append(DemoLogin(username, agency, roles.split(","), clearance, password, totp))
+    return dn
+
+
+def _start(dn: DemoNode, log_dir: Path) -> None:
+    log = open(log_dir / f"{dn.node_id}.log", "ab")  # noqa: SIM115 - lives as long as the child
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
+    dn.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "accord", "--data-dir", str(dn.data_dir), "serve"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+    )
+
+
+def _wait_healthy(dn: DemoNode, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if dn.process is not None and dn.process.poll() is not None:
+            raise ConfigurationError(
+                f"{dn.node_id} exited with {dn.process.returncode}; see its log")
+        try:
+            if httpx.get(dn.url + "/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise ConfigurationError(f"{dn.node_id} did not answer on {dn.url} within {timeout:.0f} s")
+
+
+def _pin_all(nodes: list[DemoNode]) -> None:
+    """Each node pins every other, by the fingerprint read from the other's own store."""
+    fingerprints: dict[str, str] = {}
+    for dn in nodes:
+        node = build_node(load_settings(data_dir=dn.data_dir))
+        try:
+            with node.uow() as s:
+                fingerprints[dn.node_id] = parties.node_descriptor(node, s)["fingerprint"]
+        finally:
+            node.dispose()
+
+    def fetch(url: str) -> dict[str, Any]:
+        try:
+            data = httpx.get(url, timeout=10).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise PeerError(f"cannot fetch {url}") from exc
+        assert isinstance(data, dict)
+        return data
+
+    for dn in nodes:
+        node = build_node(load_settings(data_dir=dn.data_dir))
+        try:
+            with node.uow() as s:
+                for other in nodes:
+                    if other is not dn:
+                        parties.add_peer(node, s, url=other.url,
+                                         expected_fingerprint=fingerprints[other.node_id],
+                                         fetch=fetch, actor="demo")
+        finally:
+            node.dispose()
+
+
+def stop_all(nodes: list[DemoNode], timeout: float = 15.0) -> None:
+    for dn in nodes:
+        if dn.process is not None and dn.process.poll() is None:
+            dn.process.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + timeout
+    for dn in nodes:
+        if dn.process is None:
+            continue
+        try:
+            dn.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            dn.process.kill()
+            dn.process.wait()
+
+
+Say = Callable[[str], None]
+
+
+def start_federation(
+    base: Path, countries: list[str], *, first_port: int = 8401, fresh: bool = False,
+    say: Say = print,
+) -> list[DemoNode]:
+    countries = [check_country(c) for c in countries]
+    if len(set(countries)) != len(countries):
+        raise ConfigurationError("each country may appear once")
+    if fresh and base.exists():
+        shutil.rmtree(base)
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "logs").mkdir(exist_ok=True)
+    nodes = []
+    for i, country in enumerate(countries):
+        say(f"preparing {country} node …")
+        nodes.append(_create_node(base, country, first_port + i))
+    try:
+        for dn in nodes:
+            _start(dn, base / "logs")
+        for dn in nodes:
+            _wait_healthy(dn)
+        say("pinning peers …")
+        _pin_all(nodes)
+    except (AccordError, OSError):
+        stop_all(nodes)
+        raise
+    return nodes
+
+
+def run_until_signal(nodes: list[DemoNode], say: Say = print) -> int:
+    """Block until SIGINT/SIGTERM or a node dies; then stop every node."""
+    stop = {"flag": False}
+
+    def _handler(signum: int, _frame: Any) -> None:
+        stop["flag"] = True
+
+    old_int = signal.signal(signal.SIGINT, _handler)
+    old_term = signal.signal(signal.SIGTERM, _handler)
+    code = 0
+    try:
+        while not stop["flag"]:
+            for dn in nodes:
+                if dn.process is not None and dn.process.poll() is not None:
+                    say(f"{dn.node_id} stopped unexpectedly (exit {dn.process.returncode})")
+                    stop["flag"], code = True, 1
+            time.sleep(0.2)
+    finally:
+        say("stopping nodes …")
+        stop_all(nodes)
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+    say("all nodes stopped.")
+    return code

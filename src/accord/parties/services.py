@@ -1,0 +1,273 @@
+"""Use cases for agencies, officers, keys, the node descriptor and peers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from accord.audit.tags import Action
+from accord.auth import secrets as sec
+from accord.bootstrap import Node
+from accord.crypto.canonical import canonical_json
+from accord.crypto.keys import b64url, b64url_decode, fingerprint, load_public
+from accord.errors import Conflict, FingerprintMismatch, NotFound, PeerError, ValidationFailed
+from accord.parties.domain import (
+    AgencyKind,
+    Handling,
+    check_agency_id,
+    check_country,
+    parse_roles,
+)
+from accord.parties.keys import KeyStore
+from accord.parties.models import Agency, Officer, Peer
+
+
+# -- agencies -------------------------------------------------------------------
+def create_agency(
+    node: Node, s: Session, *, agency_id: str, name: str, kind: str,
+    points_of_contact: list[dict[str, Any]] | None = None, actor: str = "system",
+) -> Agency:
+    check_agency_id(agency_id)
+    if agency_id[:2] != node.settings.country:
+        raise ValidationFailed(
+            f"agency {agency_id} is not of this node's country {node.settings.country}",
+            field="agency")
+    try:
+        AgencyKind(kind)
+    except ValueError as exc:
+        raise ValidationFailed(f"unknown agency kind {kind!r}", field="kind") from exc
+    if s.get(Agency, agency_id) is not None:
+        raise Conflict(f"agency {agency_id} exists already")
+    now = node.now()
+    agency = Agency(id=agency_id, country=agency_id[:2], name=name, kind=kind,
+                    points_of_contact=points_of_contact or [], node_id=node.settings.node_id,
+                    hosted=True, created_at=now)
+    s.add(agency)
+    s.flush()
+    for alg in ("ed25519", "x25519"):
+        info = node.keys.create(s, owner=agency_id, owner_kind="agency", alg=alg, now=now)  # type: ignore[arg-type]
+        node.record(s, actor=actor, action=Action.KEY_CREATED, object=f"key:{info.kid}",
+                    detail={"owner": agency_id, "alg": alg, "fingerprint": info.fingerprint})
+    node.record(s, actor=actor, action=Action.AGENCY_CREATED, object=f"agency:{agency_id}")
+    return agency
+
+
+def list_agencies(s: Session, *, hosted_only: bool = False) -> list[Agency]:
+    stmt = select(Agency).order_by(Agency.id)
+    if hosted_only:
+        stmt = stmt.where(Agency.hosted.is_(True))
+    return list(s.scalars(stmt))
+
+
+def rotate_keys(node: Node, s: Session, *, owner: str, actor: str) -> list[str]:
+    kinds = ["ed25519"] if owner == node.settings.node_id else ["ed25519", "x25519"]
+    if owner != node.settings.node_id:
+        agency = s.get(Agency, owner)
+        if agency is None or not agency.hosted:
+            raise NotFound(f"no agency {owner} on this node")
+    kids = []
+    for alg in kinds:
+        info = node.keys.rotate(s, owner=owner, alg=alg, now=node.now())  # type: ignore[arg-type]
+        node.record(s, actor=actor, action=Action.KEY_ROTATED, object=f"key:{info.kid}",
+                    detail={"owner": owner, "alg": alg})
+        kids.append(info.kid)
+    return kids
+
+
+# -- officers -------------------------------------------------------------------
+@dataclass(frozen=True)
+class NewOfficer:
+    officer: Officer
+    totp_secret: str
+
+
+def create_officer(
+    node: Node, s: Session, *, username: str, display_name: str, agency_id: str,
+    roles: list[str], clearance: str, password: str, totp_secret: str | None = None,
+    actor: str = "system",
+) -> NewOfficer:
+    if not username or len(username) > 80 or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
+        raise ValidationFailed("user names are 1–80 letters, digits, '.', '-' or '_'",
+                               field="username")
+    if len(password) < 12:
+        raise ValidationFailed("passwords have at least 12 characters", field="password")
+    try:
+        level = Handling(clearance)
+    except ValueError as exc:
+        raise ValidationFailed(f"clearance must be one of H0–H3, not {clearance!r}",
+                               field="clearance") from exc
+    agency = s.get(Agency, agency_id)
+    if agency is None or not agency.hosted:
+        raise NotFound(f"no agency {agency_id} on this node")
+    if s.scalars(select(Officer).where(Officer.username == username)).first() is not None:
+        raise Conflict(f"officer {username} exists already")
+    secret = totp_secret or sec.new_totp_secret()
+    officer = Officer(
+        username=username, display_name=display_name, agency_id=agency_id,
+        roles=[r.value for r in parse_roles(roles)], clearance=level.value,
+        password_hash=sec.hash_password(password),
+        totp_secret=node.totp_box.seal(secret.encode()), failed_attempts=0,
+        active=True, created_at=node.now(),
+    )
+    s.add(officer)
+    s.flush()
+    node.record(s, actor=actor, action=Action.OFFICER_CREATED, object=f"officer:{username}",
+                detail={"agency": agency_id, "roles": officer.roles, "clearance": level.value})
+    return NewOfficer(officer, secret)
+
+
+def get_officer(s: Session, username: str) -> Officer:
+    officer = s.scalars(select(Officer).where(Officer.username == username)).first()
+    if officer is None:
+        raise NotFound(f"no officer {username!r}")
+    return officer
+
+
+def list_officers(s: Session, agency_id: str | None = None) -> list[Officer]:
+    stmt = select(Officer).order_by(Officer.username)
+    if agency_id:
+        stmt = stmt.where(Officer.agency_id == agency_id)
+    return list(s.scalars(stmt))
+
+
+def unlock_officer(node: Node, s: Session, *, username: str, actor: str) -> Officer:
+    officer = get_officer(s, username)
+    officer.locked_until = None
+    officer.failed_attempts = 0
+    node.record(s, actor=actor, action=Action.OFFICER_UNLOCKED, object=f"officer:{username}")
+    return officer
+
+
+# -- the node descriptor -------------------------------------------------------
+def node_descriptor(node: Node, s: Session) -> dict[str, Any]:
+    """What this node says of itself, signed by its node key."""
+    st = node.settings
+    kid, key = node.keys.signing_key(s, st.node_id)
+    node_keys = KeyStore.keys_of(s, st.node_id)
+    current = next(k for k in node_keys if k.kid == kid)
+    body: dict[str, Any] = {
+        "node_id": st.node_id,
+        "country": st.country,
+        "base_url": st.base_url,
+        "fingerprint": current.fingerprint,
+        "node_key": current.to_public(),
+        "node_keys": [k.to_public() for k in node_keys],
+        "agencies": [
+            {
+                "id": a.id, "name": a.name, "kind": a.kind, "country": a.country,
+                "points_of_contact": a.points_of_contact,
+                "keys": [k.to_public() for k in KeyStore.keys_of(s, a.id)],
+            }
+            for a in list_agencies(s, hosted_only=True)
+        ],
+        "peers": [
+            {"node_id": p.node_id, "base_url": p.base_url, "fingerprint": p.fingerprint}
+            for p in s.scalars(select(Peer).order_by(Peer.node_id))
+        ],
+        "issued_at": node.now().isoformat(),
+    }
+    body["signature"] = {"kid": kid, "value": b64url(key.sign(canonical_json(body)))}
+    return body
+
+
+def verify_descriptor(descriptor: dict[str, Any], expected_fingerprint: str) -> None:
+    """Check the descriptor is signed by the node key whose fingerprint we pin."""
+    try:
+        node_key = descriptor["node_key"]
+        raw = b64url_decode(node_key["public_key"])
+        sig = descriptor["signature"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PeerError(f"malformed node descriptor: {exc}") from exc
+    wanted = expected_fingerprint.replace(":", "").replace(" ", "").lower()
+    actual = fingerprint(raw)
+    if actual != wanted:
+        raise FingerprintMismatch(
+            f"the node at {descriptor.get('base_url')} presents key fingerprint {actual}, "
+            f"not the expected {wanted}", expected=wanted, actual=actual)
+    body = {k: v for k, v in descriptor.items() if k != "signature"}
+    pub = load_public("ed25519", raw)
+    assert isinstance(pub, Ed25519PublicKey)
+    try:
+        pub.verify(b64url_decode(sig["value"]), canonical_json(body))
+    except (InvalidSignature, KeyError, TypeError, ValueError) as exc:
+        raise PeerError("the node descriptor's signature does not verify") from exc
+
+
+Fetch = Callable[[str], dict[str, Any]]
+
+
+def add_peer(node: Node, s: Session, *, url: str, expected_fingerprint: str, fetch: Fetch,
+             actor: str) -> Peer:
+    """Pin a peer: only when its node key has the fingerprint we were given out of band."""
+    descriptor = fetch(url.rstrip("/") + "/federation/v1/node")
+    try:
+        verify_descriptor(descriptor, expected_fingerprint)
+    except (FingerprintMismatch, PeerError) as exc:
+        node.record(s, actor=actor, action=Action.PEER_REFUSED, object=f"peer:{url}",
+                    outcome="denied", detail={"reason": exc.detail})
+        raise
+    peer_id = str(descriptor["node_id"])
+    if peer_id == node.settings.node_id:
+        raise ValidationFailed("a node cannot be its own peer", field="url")
+    country = check_country(str(descriptor["country"]))
+    now = node.now()
+    _store_peer_keys(s, descriptor, now)
+    peer = s.get(Peer, peer_id)
+    if peer is None:
+        peer = Peer(node_id=peer_id, base_url=url.rstrip("/"), country=country,
+                    fingerprint=fingerprint(b64url_decode(descriptor["node_key"]["public_key"])),
+                    descriptor=descriptor, added_at=now, refreshed_at=now)
+        s.add(peer)
+    else:
+        peer.base_url, peer.descriptor, peer.refreshed_at = url.rstrip("/"), descriptor, now
+        peer.fingerprint = fingerprint(b64url_decode(descriptor["node_key"]["public_key"]))
+    s.flush()
+    node.record(s, actor=actor, action=Action.PEER_PINNED, object=f"peer:{peer_id}",
+                detail={"url": url, "fingerprint": peer.fingerprint})
+    return peer
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _store_peer_keys(s: Session, descriptor: dict[str, Any], now: datetime) -> None:
+    node_id = str(descriptor["node_id"])
+    for key in descriptor.get("node_keys", []):
+        _upsert_key(s, key, owner=node_id, owner_kind="node")
+    for agency in descriptor.get("agencies", []):
+        agency_id = check_agency_id(str(agency["id"]))
+        row = s.get(Agency, agency_id)
+        if row is not None and row.hosted:
+            raise Conflict(f"peer {node_id} claims agency {agency_id}, which this node hosts")
+        if row is None:
+            row = Agency(id=agency_id, country=agency_id[:2], name=str(agency.get("name", "")),
+                         kind=str(agency.get("kind", "police")), node_id=node_id, hosted=False,
+                         points_of_contact=list(agency.get("points_of_contact", [])),
+                         created_at=now)
+            s.add(row)
+        else:
+            row.name, row.node_id = str(agency.get("name", row.name)), node_id
+        for key in agency.get("keys", []):
+            _upsert_key(s, key, owner=agency_id, owner_kind="agency")
+
+
+def _upsert_key(s: Session, key: dict[str, Any], *, owner: str, owner_kind: str) -> None:
+    created = _parse_time(key.get("created_at"))
+    assert created is not None
+    KeyStore.upsert_public(
+        s, kid=str(key["kid"]), owner=owner, owner_kind=owner_kind, alg=str(key["alg"]),
+        raw=b64url_decode(str(key["public_key"])), created_at=created,
+        retired_at=_parse_time(key.get("retired_at")), revoked_at=_parse_time(key.get("revoked_at")),
+    )
+
+
+def list_peers(s: Session) -> list[Peer]:
+    return list(s.scalars(select(Peer).order_by(Peer.node_id)))

@@ -1,0 +1,145 @@
+"""One typed settings object; every environment variable is mapped here.
+
+Sources, highest priority first: explicit overrides (the command line),
+environment variables ``ACCORD_*``, then a TOML file — the one named by
+``ACCORD_CONFIG``, or ``<data_dir>/accord.toml`` when it exists (``accord
+init`` writes it). Nothing else in Accord reads ``os.environ``.
+
+Outside development mode the node refuses to start with the default secret,
+or without a passphrase for its private keys.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from accord.errors import ConfigurationError
+
+DEFAULT_SECRET = "insecure-development-secret-change-me"  # noqa: S105 - the sentinel we refuse
+Mode = Literal["development", "test", "production"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ACCORD_", extra="forbid", frozen=True)
+
+    mode: Mode = "production"
+    data_dir: Path = Path("var/node")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite in WAL mode in data_dir"
+    )
+    node_id: str = "accord-node"
+    country: str = "XX"
+    base_url: str = "http://127.0.0.1:8400"
+    host: str = "127.0.0.1"
+    port: int = 8400
+
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
+    key_passphrase: SecretStr | None = None
+    key_passphrase_file: Path | None = None
+
+    session_idle_minutes: int = Field(default=30, ge=1)
+    lockout_threshold: int = Field(default=5, ge=1)
+    lockout_minutes: int = Field(default=10, ge=10)
+    token_max_days: int = Field(default=365, ge=1)
+
+    audit_checkpoint_seconds: float = Field(default=30.0, gt=0)
+    agreements_dir: Path | None = None
+    clock: Literal["system", "offset"] = "system"
+    log_level: str = "INFO"
+
+    @field_validator("country")
+    @classmethod
+    def _upper_country(cls, value: str) -> str:
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> Settings:
+        if self.mode != "development":
+            if self.secret_key.get_secret_value() == DEFAULT_SECRET:
+                raise ValueError(
+                    f"mode={self.mode}: ACCORD_SECRET_KEY still has the default value; "
+                    "set a random secret (accord init writes one)"
+                )
+            if len(self.secret_key.get_secret_value()) < 32:
+                raise ValueError("ACCORD_SECRET_KEY must be at least 32 characters")
+        if self.clock == "offset" and self.mode == "production":
+            raise ValueError("a movable clock is only allowed in development or test mode")
+        return self
+
+    # -- derived values ---------------------------------------------------
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'accord.db').resolve()}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def resolved_agreements_dir(self) -> Path:
+        return self.agreements_dir or (self.data_dir / "agreements")
+
+    def passphrase(self) -> bytes:
+        """The passphrase that encrypts private keys at rest."""
+        if self.key_passphrase is not None:
+            return self.key_passphrase.get_secret_value().encode()
+        if self.key_passphrase_file is not None:
+            try:
+                return self.key_passphrase_file.read_text().strip().encode()
+            except OSError as exc:
+                raise ConfigurationError(f"cannot read key passphrase file: {exc}") from exc
+        if self.mode == "development":
+            return b"development-only-key-passphrase"
+        raise ConfigurationError(
+            "no key passphrase: set ACCORD_KEY_PASSPHRASE or ACCORD_KEY_PASSPHRASE_FILE"
+        )
+
+
+def _config_path(overrides: dict[str, Any], config_file: Path | None) -> Path | None:
+    if config_file is not None:
+        return config_file
+    env = os.environ.get("ACCORD_CONFIG")
+    if env:
+        return Path(env)
+    data_dir = overrides.get("data_dir") or os.environ.get("ACCORD_DATA_DIR") or "var/node"
+    candidate = Path(data_dir) / "accord.toml"
+    return candidate if candidate.exists() else None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from overrides, the environment and the TOML file."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    path = _config_path(clean, config_file)
+
+    class _Sourced(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            if path is not None:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            return tuple(sources)
+
+    try:
+        settings = _Sourced(**clean)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    return Settings.model_construct(**{k: getattr(settings, k) for k in Settings.model_fields})

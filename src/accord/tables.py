@@ -1,0 +1,9 @@
+"""Import every table module so ``Base.metadata`` is complete (Alembic, tests)."""
+
+from accord.audit import models as audit_models
+from accord.db import Base
+from accord.parties import models as parties_models
+
+metadata = Base.metadata
+
+__all__ = ["audit_models", "metadata", "parties_models"]

@@ -1,0 +1,54 @@
+"""/api/v1/audit: the DPO's view of the audit trail, with proofs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from accord.audit.schemas import AuditEntryPublic, CheckpointPublic
+from accord.audit.tags import Action
+from accord.auth.domain import Principal
+from accord.auth.permissions import Permission
+from accord.errors import NotFound
+from accord.web.deps import NodeDep, SessionDep, require
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+Dpo = Annotated[Principal, Depends(require(Permission.AUDIT_READ))]
+
+
+@router.get("/entries", response_model=list[AuditEntryPublic])
+def entries(
+    s: SessionDep, node: NodeDep, principal: Dpo,
+    actor: str | None = None, object: str | None = None, action: str | None = None,
+    since: datetime | None = None, until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200, offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[AuditEntryPublic]:
+    rows = node.audit.query(s, actor=actor, obj=object, action=action, since=since,
+                            until=until, limit=limit, offset=offset)
+    result = [AuditEntryPublic.model_validate(r) for r in rows]
+    node.record(s, actor=principal.actor, action=Action.AUDIT_READ, object="audit:entries",
+                detail={"actor": actor, "object": object, "count": len(result)})
+    return result
+
+
+@router.get("/checkpoint", response_model=CheckpointPublic)
+def checkpoint(s: SessionDep, node: NodeDep, _: Dpo) -> CheckpointPublic:
+    cp = node.audit.latest_checkpoint(s)
+    if cp is None:
+        raise NotFound("no checkpoint has been signed yet")
+    return CheckpointPublic(size=cp.size, root_hash=cp.root_hash.hex(), note=cp.note,
+                            key_id=cp.key_id, created_at=cp.created_at)
+
+
+@router.get("/proof/inclusion/{index}")
+def inclusion(index: int, s: SessionDep, node: NodeDep, _: Dpo,
+              size: int | None = None) -> dict[str, Any]:
+    return node.audit.inclusion_proof(s, index, size)
+
+
+@router.get("/proof/consistency")
+def consistency(s: SessionDep, node: NodeDep, _: Dpo, old: int,
+                new: int | None = None) -> dict[str, Any]:
+    return node.audit.consistency_proof(s, old, new)

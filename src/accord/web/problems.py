@@ -1,0 +1,59 @@
+"""RFC 9457 problem documents: the one place errors become HTTP."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from accord.errors import PROBLEM_BASE, AccordError
+
+log = logging.getLogger("accord.web")
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(status: int, slug: str, title: str, detail: str, instance: str, **extra: object) -> JSONResponse:
+    body: dict[str, object] = {
+        "type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail,
+        "instance": instance,
+    }
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(AccordError)
+    async def _accord(request: Request, exc: AccordError) -> JSONResponse:
+        if exc.status >= 500:
+            log.error("%s on %s: %s", type(exc).__name__, request.url.path, exc.detail)
+        doc = exc.to_problem(instance=request.url.path)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(doc, status_code=exc.status, media_type=PROBLEM_JSON, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
+             "type": str(e.get("type", ""))}
+            for e in exc.errors()
+        ]
+        return problem(422, "validation", "Validation failed",
+                       f"{len(errors)} field(s) failed validation", request.url.path,
+                       errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http")
+        return problem(exc.status_code, slug, str(exc.detail), str(exc.detail), request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Log the type only: exception text may carry personal data or secrets.
+        log.error("unhandled %s on %s", type(exc).__name__, request.url.path)
+        return problem(500, "internal", "Internal error",
+                       "the node could not complete the request; it was logged",
+                       request.url.path)

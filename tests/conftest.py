@@ -1,0 +1,112 @@
+"""Test fixtures: a node on a real database engine — SQLite and PostgreSQL.
+
+Every test that takes ``node`` runs twice, once per engine. PostgreSQL is at
+``ACCORD_TEST_PG_URL`` (default: the local server's ``test`` database); each
+worker gets its own schema, emptied after each test. With ``CI=true`` an
+unreachable PostgreSQL fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from accord.bootstrap import Node, build_node
+from accord.clock import ManualClock
+from accord.db import make_engine
+from accord.lifecycle import AgencySpec, initialise
+from accord.settings import Settings
+from accord.tables import metadata
+
+PG_URL = os.environ.get("ACCORD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+BACKENDS = [p.strip() for p in os.environ.get("ACCORD_TEST_BACKENDS", "sqlite,postgresql").split(",")]
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+AGENCIES = [AgencySpec("ES-PN", "Policía Nacional", "police"),
+            AgencySpec("ES-SVA", "Servicio de Vigilancia Aduanera", "customs")]
+
+
+def _pg_reachable() -> str | None:
+    try:
+        engine = create_engine(PG_URL)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means unreachable
+        return f"{type(exc).__name__}: {exc}"
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url() -> Iterator[str]:
+    problem = _pg_reachable()
+    if problem is not None:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required under CI=true and unreachable: {problem}")
+        pytest.skip(f"PostgreSQL unreachable: {problem}")
+    schema = f"t_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    engine = make_engine(url)
+    metadata.create_all(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'accord.db'}"
+        engine = make_engine(url)
+        metadata.create_all(engine)
+        engine.dispose()
+        yield url
+        return
+    url = request.getfixturevalue("pg_schema_url")
+    yield url
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+def make_settings(tmp_path: Path, db_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "mode": "test", "data_dir": tmp_path, "database_url": db_url, "node_id": "es-node",
+        "country": "ES", "base_url": "http://127.0.0.1:8401", "secret_key": "t" * 48,
+        "key_passphrase": "test-key-passphrase", "audit_checkpoint_seconds": 3600,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def node(db_url: str, tmp_path: Path, clock: ManualClock) -> Iterator[Node]:
+    n = build_node(make_settings(tmp_path, db_url), clock=clock)
+    initialise(n, AGENCIES, migrate=False)
+    yield n
+    n.dispose()
+
+
+@pytest.fixture
+def engine(node: Node) -> Engine:
+    return node.engine

@@ -1,0 +1,30 @@
+"""Factories for officers and logged-in clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accord.auth import secrets as sec
+from accord.bootstrap import Node
+from accord.parties import services as parties
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class OfficerHandle:
+    username: str
+    password: str
+    totp_secret: str
+
+    def code(self, node: Node) -> str:
+        return sec.totp_now(self.totp_secret, node.now().timestamp())
+
+
+def make_officer(node: Node, username: str = "garcia", *, roles: list[str] | None = None,
+                 agency: str = "ES-PN", clearance: str = "H2") -> OfficerHandle:
+    with node.uow() as s:
+        new = parties.create_officer(node, s, username=username, display_name=username.title(),
+                                     agency_id=agency, roles=roles or ["officer"],
+                                     clearance=clearance, password=PASSWORD)
+    return OfficerHandle(username, PASSWORD, new.totp_secret)
