@@ -192,9 +192,26 @@ def stop_all(nodes: list[DemoNode], timeout: float = 15.0) -> None:
 Say = Callable[[str], None]
 
 
+def install_agreements(dn: DemoNode, source: Path) -> int:
+    """Copy the agreements (YAML) from ``source`` into the node's agreements folder."""
+    target = dn.data_dir / "agreements"
+    target.mkdir(exist_ok=True)
+    count = 0
+    for path in sorted(source.glob("*.y*ml")):
+        shutil.copyfile(path, target / path.name)
+        count += 1
+    return count
+
+
+def restart_node(dn: DemoNode, log_dir: Path) -> None:
+    """Start a node process again (after it stopped or was killed) and wait for it."""
+    _start(dn, log_dir)
+    _wait_healthy(dn)
+
+
 def start_federation(
     base: Path, countries: list[str], *, first_port: int = 8401, fresh: bool = False,
-    say: Say = print,
+    say: Say = print, agreements: Path | None = None,
 ) -> list[DemoNode]:
     countries = [check_country(c) for c in countries]
     if len(set(countries)) != len(countries):
@@ -206,7 +223,10 @@ def start_federation(
     nodes = []
     for i, country in enumerate(countries):
         say(f"preparing {country} node …")
-        nodes.append(_create_node(base, country, first_port + i))
+        dn = _create_node(base, country, first_port + i)
+        if agreements is not None:
+            install_agreements(dn, agreements)
+        nodes.append(dn)
     try:
         for dn in nodes:
             _start(dn, base / "logs")

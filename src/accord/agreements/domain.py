@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from accord.agreements.duration import Duration, parse_duration
 
@@ -265,6 +265,17 @@ class Deadline:
     decide: Duration | None = None
     decide_extension: Duration | None = None
 
+    if TYPE_CHECKING:  # the constructor accepts plain strings too
+
+        def __init__(
+            self,
+            request: RequestType | str,
+            urgency: Urgency | str,
+            respond: Duration | str,
+            decide: Duration | str | None = None,
+            decide_extension: Duration | str | None = None,
+        ) -> None: ...
+
     def __post_init__(self) -> None:
         _set(self, "request", RequestType(self.request))
         _set(self, "urgency", Urgency(self.urgency))
@@ -297,6 +308,21 @@ class Grant:
     notify_owner: bool = False
     deadlines: tuple[Deadline, ...] = ()
 
+    if TYPE_CHECKING:  # the constructor accepts any iterable and plain strings
+
+        def __init__(
+            self,
+            actions: Iterable[Action | str],
+            categories: Iterable[Category | str],
+            crime_areas: Iterable[str],
+            max_handling: Handling | str,
+            purposes: Iterable[Purpose | str],
+            retention: Duration | str,
+            onward_transfer: OnwardTransfer | str = OnwardTransfer.FORBIDDEN,
+            notify_owner: bool = False,
+            deadlines: Iterable[Deadline] = (),
+        ) -> None: ...
+
     def __post_init__(self) -> None:
         _set(self, "actions", _frozen(self.actions, Action))
         _set(self, "categories", _frozen(self.categories, Category))
@@ -308,9 +334,7 @@ class Grant:
         if not isinstance(self.notify_owner, bool):
             raise ValueError(f"notify_owner must be true or false, not {self.notify_owner!r}")
         order = list(Urgency)
-        deadlines = sorted(
-            self.deadlines, key=lambda d: (d.request.value, order.index(d.urgency))
-        )
+        deadlines = sorted(self.deadlines, key=lambda d: (d.request.value, order.index(d.urgency)))
         _set(self, "deadlines", tuple(deadlines))
 
     @property
@@ -343,6 +367,17 @@ class Clause:
     from_parties: frozenset[str] | None = None
     to_parties: frozenset[str] | None = None
 
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            id: str,
+            text: str,
+            grants: Grant,
+            from_parties: Iterable[str] | None = None,
+            to_parties: Iterable[str] | None = None,
+        ) -> None: ...
+
     def __post_init__(self) -> None:
         if self.from_parties is not None:
             _set(self, "from_parties", _frozen(self.from_parties, str))
@@ -362,6 +397,16 @@ class PointOfContact:
     role: str
     channel: str
     crime_areas: frozenset[str] = frozenset({ALL_CRIME_AREAS})
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            agency: str,
+            role: str,
+            channel: str,
+            crime_areas: Iterable[str] = frozenset({ALL_CRIME_AREAS}),
+        ) -> None: ...
 
     def __post_init__(self) -> None:
         _set(self, "crime_areas", _frozen(self.crime_areas, str))
@@ -397,6 +442,24 @@ class Agreement:
     starts_at: datetime = field(init=False, repr=False, compare=False)
     ends_at: datetime | None = field(init=False, repr=False, compare=False)
 
+    if TYPE_CHECKING:  # the constructor accepts any iterable, strings and ISO dates
+
+        def __init__(
+            self,
+            id: str,
+            version: int,
+            title: str,
+            instrument: Instrument | str,
+            parties: Iterable[str],
+            valid_from: date | str,
+            clauses: Iterable[Clause],
+            valid_until: date | str | None = None,
+            amends: int | None = None,
+            languages: Iterable[str] = (),
+            points_of_contact: Iterable[PointOfContact] = (),
+            reference: str | None = None,
+        ) -> None: ...
+
     def __post_init__(self) -> None:
         if not isinstance(self.version, int) or isinstance(self.version, bool):
             raise ValueError(f"version must be an integer, not {self.version!r}")
@@ -409,11 +472,7 @@ class Agreement:
         _set(self, "languages", tuple(self.languages))
         _set(self, "points_of_contact", tuple(self.points_of_contact))
         _set(self, "starts_at", _utc_midnight(self.valid_from))
-        ends = (
-            None
-            if self.valid_until is None
-            else _utc_midnight(self.valid_until) + timedelta(days=1)
-        )
+        ends = None if self.valid_until is None else _utc_midnight(self.valid_until) + timedelta(days=1)
         _set(self, "ends_at", ends)
 
     @property
@@ -471,6 +530,16 @@ class Actor:
     officer: str | None = None
     clearance: Handling | None = None
 
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            agency: str,
+            counterpart: str,
+            officer: str | None = None,
+            clearance: Handling | str | None = None,
+        ) -> None: ...
+
     def __post_init__(self) -> None:
         if self.clearance is not None:
             _set(self, "clearance", Handling(self.clearance))
@@ -503,6 +572,15 @@ class Resource:
     categories: frozenset[Category]
     crime_area: str | None
     handling: Handling
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            categories: Iterable[Category | str],
+            crime_area: str | None,
+            handling: Handling | str,
+        ) -> None: ...
 
     def __post_init__(self) -> None:
         _set(self, "categories", _frozen(self.categories, Category))
@@ -607,15 +685,9 @@ class Decision:
     obligations: Obligations | None = None
 
     def __post_init__(self) -> None:
-        if self.allowed and (
-            self.basis is None
-            or self.obligations is None
-            or self.code is not DecisionCode.ALLOWED
-        ):
+        if self.allowed and (self.basis is None or self.obligations is None or self.code is not DecisionCode.ALLOWED):
             raise ValueError("an allow needs a basis, obligations and code 'allowed'")
-        if not self.allowed and (
-            self.obligations is not None or self.code is DecisionCode.ALLOWED
-        ):
+        if not self.allowed and (self.obligations is not None or self.code is DecisionCode.ALLOWED):
             raise ValueError("a deny has no obligations and a deny code")
 
     @classmethod

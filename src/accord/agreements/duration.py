@@ -68,9 +68,7 @@ class Duration:
     def to_timedelta(self) -> timedelta:
         if not self.is_exact:
             raise DurationError(f"{self} has calendar units (years/months); no fixed length")
-        return timedelta(
-            days=self.days, hours=self.hours, minutes=self.minutes, seconds=self.seconds
-        )
+        return timedelta(days=self.days, hours=self.hours, minutes=self.minutes, seconds=self.seconds)
 
     def add_to(self, when: datetime) -> datetime:
         """``when`` plus this duration; months clamp to the month's last day."""
@@ -79,9 +77,7 @@ class Duration:
         month = total_months % 12 + 1
         day = min(when.day, calendar.monthrange(year, month)[1])
         moved = when.replace(year=year, month=month, day=day)
-        return moved + timedelta(
-            days=self.days, hours=self.hours, minutes=self.minutes, seconds=self.seconds
-        )
+        return moved + timedelta(days=self.days, hours=self.hours, minutes=self.minutes, seconds=self.seconds)
 
     def add_to_date(self, when: date) -> date:
         moved = self.add_to(datetime(when.year, when.month, when.day))
@@ -114,9 +110,7 @@ def parse_duration(text: str) -> Duration:
         raise DurationError(f"expected an ISO 8601 duration string, not {type(text).__name__}")
     match = _PATTERN.match(text.strip())
     if not match:
-        raise DurationError(
-            f"{text!r} is not an ISO 8601 duration (examples: P2Y, P7D, PT8H, P1Y6M)"
-        )
+        raise DurationError(f"{text!r} is not an ISO 8601 duration (examples: P2Y, P7D, PT8H, P1Y6M)")
     parts = {name: int(value) for name, value in match.groupdict().items() if value}
     weeks = parts.pop("weeks", 0)
     parts["days"] = parts.get("days", 0) + 7 * weeks

@@ -1,15 +1,15 @@
 """Errors of the agreements package, all in the one Accord error tree.
 
-    ValidationFailed
-    └── AgreementInvalid          422 agreement-invalid   (carries every issue found)
-    Conflict
-    └── AgreementConflict         409 agreement-conflict  (duplicate or overlapping versions)
-    NotFound
-    └── AgreementNotFound         404 agreement-not-found
-    ├── DeadlineNotDefined        404 deadline-not-defined
-    ConfigurationError
-    └── AgreementsDirMissing      500 agreements-dir-missing
-    PolicyDenied                  403 policy-denied       (raised by Decision.require())
+ValidationFailed
+└── AgreementInvalid          422 agreement-invalid   (carries every issue found)
+Conflict
+└── AgreementConflict         409 agreement-conflict  (duplicate or overlapping versions)
+NotFound
+└── AgreementNotFound         404 agreement-not-found
+├── DeadlineNotDefined        404 deadline-not-defined
+ConfigurationError
+└── AgreementsDirMissing      500 agreements-dir-missing
+PolicyDenied                  403 policy-denied       (raised by Decision.require())
 """
 
 from __future__ import annotations

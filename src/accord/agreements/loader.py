@@ -2,7 +2,9 @@
 
 ``load_agreements(text)`` and ``load_agreement_file(path)`` return the
 versions in the text or file (a file may hold several, separated by
-``---``), or raise :class:`AgreementInvalid` listing every issue.
+``---``), or raise :class:`AgreementInvalid` listing every issue. A single
+file may hold an amendment without the version it amends; a whole folder
+(:func:`accord.agreements.load_registry`) may not.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ __all__ = ["dump_agreement", "dump_agreements", "load_agreement_file", "load_agr
 
 def load_agreements(text: str, file: str = "<string>") -> list[Agreement]:
     issues, found = validate_text(text, file)
-    issues += check_versions(found)
+    issues += check_versions(found, check_amends=False)
     if issues:
         raise AgreementInvalid(issues)
     return [agreement for agreement, _ in found]

@@ -50,8 +50,8 @@ __all__ = ["deadline_for", "decide"]
 # The order in which a clause's conditions are checked; a deny names the clause
 # that got furthest down this list.
 _STAGES = (
-    DecisionCode.DIRECTION_NOT_GRANTED,
     DecisionCode.ACTION_NOT_GRANTED,
+    DecisionCode.DIRECTION_NOT_GRANTED,
     DecisionCode.CATEGORY_NOT_GRANTED,
     DecisionCode.CRIME_AREA_NOT_GRANTED,
     DecisionCode.HANDLING_TOO_HIGH,
@@ -75,13 +75,12 @@ def _names(values: Iterable[object]) -> str:
     return ", ".join(items) if items else "nothing"
 
 
-def _stage(clause: Clause, pa: str, pb: str, action: Action, resource: Resource,
-           purpose: Purpose) -> int:
+def _stage(clause: Clause, pa: str, pb: str, action: Action, resource: Resource, purpose: Purpose) -> int:
     """How many conditions of the clause hold, in the order of ``_STAGES``."""
-    if not clause.allows_direction(pa, pb):
-        return 0
     grant = clause.grants
     if action not in grant.actions:
+        return 0
+    if not clause.allows_direction(pa, pb):
         return 1
     if not resource.categories <= grant.categories:
         return 2
@@ -98,8 +97,17 @@ def _where(agreement: Agreement, clause: Clause) -> str:
     return f"clause {clause.id} of {agreement.id} v{agreement.version}"
 
 
-def _failure_reason(stage: int, agreement: Agreement, clause: Clause, pa: str, pb: str,
-                    actor: Actor, action: Action, resource: Resource, purpose: Purpose) -> str:
+def _failure_reason(
+    stage: int,
+    agreement: Agreement,
+    clause: Clause,
+    pa: str,
+    pb: str,
+    actor: Actor,
+    action: Action,
+    resource: Resource,
+    purpose: Purpose,
+) -> str:
     grant = clause.grants
     where = _where(agreement, clause)
     code = _STAGES[stage]
@@ -132,10 +140,7 @@ def _failure_reason(stage: int, agreement: Agreement, clause: Clause, pa: str, p
             f"Denied: handling code {resource.handling} ({resource.handling.tlp}) is above "
             f"the maximum {grant.max_handling} of {where}."
         )
-    return (
-        f"Denied: purpose '{purpose}' is not granted; {where} grants only "
-        f"{_names(grant.purposes)}."
-    )
+    return f"Denied: purpose '{purpose}' is not granted; {where} grants only {_names(grant.purposes)}."
 
 
 def decide(
@@ -164,8 +169,7 @@ def decide(
     if actor.clearance is not None and resource.handling.rank > actor.clearance.rank:
         return Decision.deny(
             DecisionCode.CLEARANCE_TOO_LOW,
-            f"Denied: handling code {resource.handling} is above the officer's clearance "
-            f"{actor.clearance}.",
+            f"Denied: handling code {resource.handling} is above the officer's clearance {actor.clearance}.",
         )
     if resource.crime_area is not None and not is_iccs_code(resource.crime_area):
         return Decision.deny(
@@ -237,9 +241,7 @@ def decide(
                 )
                 if best_key is None or key < best_key:
                     best_key, best = key, (obligations, agreement, clause)
-            elif closest is None or (-stage, agreement.id, clause.id) < (
-                -closest[0], closest[1], closest[2]
-            ):
+            elif closest is None or (-stage, agreement.id, clause.id) < (-closest[0], closest[1], closest[2]):
                 closest = (stage, agreement.id, clause.id, agreement, clause, pa, pb)
 
     if best is not None:
@@ -284,7 +286,8 @@ def deadline_for(
             value
             for clause in agreement.clauses
             for deadline in clause.grants.deadlines
-            if deadline.request is request_type and deadline.urgency is level
+            if deadline.request is request_type
+            and deadline.urgency is level
             and (value := deadline.stage(stage)) is not None
         ]
         if found:
@@ -295,4 +298,3 @@ def deadline_for(
         agreement_id=agreement.id,
         request_type=request_type.value,
     )
-

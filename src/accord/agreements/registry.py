@@ -45,9 +45,7 @@ def resolve_agreements_dir(option: str | Path | None) -> Path:
     """``option`` if given, else the default; raise if neither names a folder."""
     folder = Path(option) if option else default_agreements_dir()
     if folder is None:
-        raise AgreementsDirMissing(
-            f"no agreements folder: pass --agreements DIR or set {AGREEMENTS_DIR_ENV}"
-        )
+        raise AgreementsDirMissing(f"no agreements folder: pass --agreements DIR or set {AGREEMENTS_DIR_ENV}")
     if not folder.is_dir():
         raise AgreementsDirMissing(f"agreements folder {folder} does not exist")
     return folder
@@ -64,22 +62,18 @@ class Registry:
             versions = by_id.setdefault(agreement.id, [])
             for other in versions:
                 if other.version == agreement.version:
-                    raise AgreementConflict(
-                        f"{agreement.id} version {agreement.version} given twice"
-                    )
+                    raise AgreementConflict(f"{agreement.id} version {agreement.version} given twice")
                 if other.overlaps(agreement):
                     raise AgreementConflict(
-                        f"{agreement.id} versions {other.version} and {agreement.version} "
-                        "have overlapping validity"
+                        f"{agreement.id} versions {other.version} and {agreement.version} have overlapping validity"
                     )
             versions.append(agreement)
         self._by_id: dict[str, tuple[Agreement, ...]] = {
-            key: tuple(sorted(versions, key=lambda a: a.version))
-            for key, versions in sorted(by_id.items())
+            key: tuple(sorted(group, key=lambda a: a.version)) for key, group in sorted(by_id.items())
         }
         by_party: dict[str, set[str]] = {}
-        for key, versions in self._by_id.items():
-            for agreement in versions:
+        for key, stored in self._by_id.items():
+            for agreement in stored:
                 for party in agreement.parties:
                     by_party.setdefault(party, set()).add(key)
         self._by_party = {party: frozenset(ids) for party, ids in by_party.items()}
@@ -138,9 +132,7 @@ class Registry:
             versions = tuple(
                 v
                 for v in self._by_id[agreement_id]
-                if (pa := v.party_for(a)) is not None
-                and (pb := v.party_for(b)) is not None
-                and pa != pb
+                if (pa := v.party_for(a)) is not None and (pb := v.party_for(b)) is not None and pa != pb
             )
             if versions:
                 out.append(versions)

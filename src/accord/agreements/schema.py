@@ -8,6 +8,7 @@ codes, languages, dates, versions) are in :mod:`accord.agreements.validate`.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -39,31 +40,46 @@ def _validator() -> jsonschema.protocols.Validator:
     return cls(schema)
 
 
+def _schema_of(error: ValidationError) -> dict[str, Any]:
+    schema = error.schema
+    return dict(schema) if isinstance(schema, Mapping) else {}
+
+
 def _message(error: ValidationError) -> tuple[str, str]:
     """(code, human message) for one schema error."""
     kind = error.validator
+    value: Any = error.validator_value
     if kind == "required":
         return "missing-key", error.message.replace("is a required property", "is required")
     if kind == "enum":
-        allowed = ", ".join(str(v) for v in error.validator_value)
+        allowed = ", ".join(str(v) for v in value)
         return "bad-value", f"{error.instance!r} is not one of: {allowed}"
     if kind == "type":
-        return "bad-type", f"{error.instance!r} should be of type {error.validator_value}"
+        return "bad-type", f"{error.instance!r} should be of type {value}"
     if kind == "pattern":
-        return "bad-format", f"{error.instance!r} has the wrong format"
+        description = _schema_of(error).get("description")
+        message = f"{error.instance!r} has the wrong format"
+        if description:
+            message += f" (expected {description})"
+        code = "bad-duration" if value == _duration_pattern() else "bad-format"
+        return code, message
     if kind == "uniqueItems":
         return "duplicate-item", "items must not repeat"
     if kind in ("minItems", "minProperties", "minLength"):
-        return "empty", "must not be empty" if kind != "minItems" else error.message
-    if kind == "minimum":
-        return "bad-value", error.message
+        return "empty", "must not be empty"
     return "schema", error.message
+
+
+@cache
+def _duration_pattern() -> str:
+    pattern: str = agreement_schema()["$defs"]["duration"]["pattern"]
+    return pattern
 
 
 def _leaf(error: ValidationError) -> ValidationError:
     """For oneOf/anyOf, the most relevant sub-error."""
     if error.context:
-        best = jsonschema.exceptions.best_match(error.context)
+        best: ValidationError | None = jsonschema.exceptions.best_match(error.context)
         if best is not None:
             return best
     return error
@@ -75,31 +91,16 @@ def schema_issues(doc: Document) -> list[Issue]:
     for error in _validator().iter_errors(doc.data):
         path = tuple(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            known = set(error.schema.get("properties", {}))
+            known = set(_schema_of(error).get("properties", {}))
             for key in error.instance:
                 if key not in known:
-                    issues.append(
-                        doc.issue((*path, key), "unknown-key", f"unknown key {key!r}", key=True)
-                    )
+                    issues.append(doc.issue((*path, key), "unknown-key", f"unknown key {key!r}", key=True))
             continue
         if error.validator == "oneOf" and isinstance(error.instance, str):
             # a deadline given as text that is not a duration
-            issues.append(
-                doc.issue(
-                    path, "bad-duration", f"{error.instance!r} is not an ISO 8601 duration"
-                )
-            )
+            issues.append(doc.issue(path, "bad-duration", f"{error.instance!r} is not an ISO 8601 duration"))
             continue
         leaf = _leaf(error)
-        leaf_path = tuple(leaf.absolute_path)
         code, message = _message(leaf)
-        if code == "bad-format" and leaf_path and leaf.schema.get("$ref") is None:
-            description = leaf.schema.get("description")
-            if description:
-                message += f" (expected {description})"
-            if "duration" in str(description or "").lower() or leaf.validator_value == (
-                _validator().schema["$defs"]["duration"]["pattern"]
-            ):
-                code = "bad-duration"
-        issues.append(doc.issue(leaf_path, code, message))
+        issues.append(doc.issue(tuple(leaf.absolute_path), code, message))
     return issues

@@ -95,9 +95,7 @@ class Document:
 
     def issue(self, path: Path_, code: str, message: str, *, key: bool = False) -> Issue:
         line, column = self.line_of(path, key=key)
-        return Issue(
-            self.file, line, format_path(path), code, message, column, self.index
-        )
+        return Issue(self.file, line, format_path(path), code, message, column, self.index)
 
 
 def _scalar(node: yaml.ScalarNode) -> Any:
@@ -124,8 +122,9 @@ def _walk(node: yaml.Node, path: Path_, doc: Document, issues: list[Issue]) -> A
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 issues.append(
-                    Issue(doc.file, key_node.start_mark.line + 1, "", "bad-key",
-                          "keys must be plain names", 0, doc.index)
+                    Issue(
+                        doc.file, key_node.start_mark.line + 1, "", "bad-key", "keys must be plain names", 0, doc.index
+                    )
                 )
                 continue
             key = key_node.value
@@ -133,9 +132,15 @@ def _walk(node: yaml.Node, path: Path_, doc: Document, issues: list[Issue]) -> A
             key_mark = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if key in out:
                 issues.append(
-                    Issue(doc.file, key_mark[0], format_path(child), "duplicate-key",
-                          f"key {key!r} appears twice in the same mapping",
-                          key_mark[1], doc.index)
+                    Issue(
+                        doc.file,
+                        key_mark[0],
+                        format_path(child),
+                        "duplicate-key",
+                        f"key {key!r} appears twice in the same mapping",
+                        key_mark[1],
+                        doc.index,
+                    )
                 )
                 continue
             doc.key_lines[child] = key_mark

@@ -98,9 +98,7 @@ def _meaning_issues(doc: Document) -> list[Issue]:
 
     for i, lang in enumerate(_list(data.get("languages"))):
         if isinstance(lang, str) and len(lang) == 2 and not _is_language(lang):
-            issues.append(
-                doc.issue(("languages", i), "unknown-language", f"{lang!r} is not ISO 639-1")
-            )
+            issues.append(doc.issue(("languages", i), "unknown-language", f"{lang!r} is not ISO 639-1"))
 
     start = _date(doc, "valid_from", issues)
     end = _date(doc, "valid_until", issues)
@@ -186,7 +184,7 @@ def _meaning_issues(doc: Document) -> list[Issue]:
 
 def _iccs_issues(doc: Document, path: Path_, holder: dict[str, Any]) -> list[Issue]:
     out = []
-    for j, code in enumerate(_list(holder.get(path[-1]))):
+    for j, code in enumerate(_list(holder.get(str(path[-1])))):
         if isinstance(code, int):
             code = str(code)
         if isinstance(code, str) and code != ALL_CRIME_AREAS and code.isdigit():
@@ -206,9 +204,7 @@ def _deadline_issues(doc: Document, i: int, grants: dict[str, Any]) -> list[Issu
     actions = {a for a in _list(grants.get("actions")) if isinstance(a, str)}
     for request, by_urgency in _dict(grants.get("deadlines")).items():
         base: Path_ = ("clauses", i, "grants", "deadlines", request)
-        granted = f"request:{request}" in actions or (
-            request == "joint-operation" and "joint-operation" in actions
-        )
+        granted = f"request:{request}" in actions or (request == "joint-operation" and "joint-operation" in actions)
         if not granted:
             out.append(
                 doc.issue(
@@ -254,8 +250,9 @@ def check_document(doc: Document) -> tuple[list[Issue], Agreement | None]:
         return [doc.issue((), "invalid", str(exc))], None
 
 
-def check_versions(found: Sequence[tuple[Agreement, Document]]) -> list[Issue]:
-    """Across documents: duplicate version numbers, overlapping validity, dangling ``amends``."""
+def check_versions(found: Sequence[tuple[Agreement, Document]], *, check_amends: bool = True) -> list[Issue]:
+    """Across documents: duplicate version numbers, overlapping validity and (for a
+    whole folder) ``amends`` naming a version that is not there."""
     issues: list[Issue] = []
     by_id: dict[str, list[tuple[Agreement, Document]]] = {}
     for agreement, doc in found:
@@ -264,7 +261,7 @@ def check_versions(found: Sequence[tuple[Agreement, Document]]) -> list[Issue]:
         versions.sort(key=lambda pair: pair[0].version)
         numbers = {a.version for a, _ in versions}
         for k, (later, later_doc) in enumerate(versions):
-            if later.amends is not None and later.amends not in numbers:
+            if check_amends and later.amends is not None and later.amends not in numbers:
                 issues.append(
                     later_doc.issue(
                         ("amends",),
@@ -310,9 +307,7 @@ class ValidationReport:
         return {
             "ok": self.ok,
             "files": self.files,
-            "agreements": [
-                {"id": a.id, "version": a.version, "title": a.title} for a in self.agreements
-            ],
+            "agreements": [{"id": a.id, "version": a.version, "title": a.title} for a in self.agreements],
             "issues": [i.to_dict() for i in self.issues],
         }
 

@@ -32,3 +32,14 @@ class Action(StrEnum):
     AUDIT_VERIFIED = "audit:log:verified"
 
     POLICY_DECISION = "policy:decision:made"
+
+    RECORD_CREATED = "records:record:created"
+    RECORD_READ = "records:record:read"
+    RECORD_LISTED = "records:records:listed"
+    RECORD_UPDATED = "records:record:updated"
+    RECORD_DELETED = "records:record:deleted"
+    RECORD_DENIED = "records:record:denied"
+    RECORD_IMPORTED = "records:batch:imported"
+    RECORD_EXPORTED = "records:batch:exported"
+    RECORD_RETENTION_DELETED = "records:record:retention-deleted"
+    RECORD_RETENTION_FLAGGED = "records:record:retention-flagged"

@@ -69,9 +69,7 @@ def _registry(folder: Path | None) -> Registry:
 
 @app.command("validate")
 def validate(
-    files: Annotated[
-        list[Path], typer.Argument(help="Agreement files or folders (validated together).")
-    ],
+    files: Annotated[list[Path], typer.Argument(help="Agreement files or folders (validated together).")],
     as_json: JsonFlag = False,
 ) -> None:
     """Report every error with file, line and field; exit 1 if there is any."""
@@ -82,16 +80,10 @@ def validate(
         out = _out()
         for issue in report.issues:
             field = f" {issue.field}:" if issue.field else ""
-            out.print(
-                f"[bold]{issue.file}:{issue.line}:[/]{field} [red]{issue.message}[/] "
-                f"[dim]\\[{issue.code}][/]"
-            )
+            out.print(f"[bold]{issue.file}:{issue.line}:[/]{field} [red]{issue.message}[/] [dim]\\[{issue.code}][/]")
         n_files = len(report.files)
         if report.ok:
-            out.print(
-                f"[green]OK[/]: {len(report.agreements)} agreement version(s) in "
-                f"{n_files} file(s)"
-            )
+            out.print(f"[green]OK[/]: {len(report.agreements)} agreement version(s) in {n_files} file(s)")
         else:
             out.print(f"[red]{len(report.issues)} error(s)[/] in {n_files} file(s)")
     if not report.ok:

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from accord.cli.common import JsonOpt, console, emit_json, run
 
@@ -29,13 +28,12 @@ def demo(
                               "logins": [vars(login) for login in n.logins]} for n in nodes]})
     else:
         for n in nodes:
-            table = Table(title=f"{n.country} — {n.node_id} — {n.url}  (API docs: {n.url}/api/v1/docs)")
-            for col in ("username", "agency", "roles", "clearance", "password", "TOTP secret"):
-                table.add_column(col)
+            console.print(f"\n[bold]{n.country}[/] — {n.node_id} — [link]{n.url}[/]  "
+                          f"(API docs {n.url}/api/v1/docs)")
             for login in n.logins:
-                table.add_row(login.username, login.agency, ",".join(login.roles),
-                              login.clearance, login.password, login.totp_secret)
-            console.print(table)
+                console.print(f"  {login.username:<12} {login.agency:<9} {','.join(login.roles):<16} "
+                              f"{login.clearance}  password [cyan]{login.password}[/]  "
+                              f"TOTP secret [cyan]{login.totp_secret}[/]", soft_wrap=True)
         console.print("[bold green]Federation running.[/] Log in: POST /auth/login with "
                       "username, password and the current TOTP code "
                       "(python -c \"import pyotp; print(pyotp.TOTP('SECRET').now())\"). "

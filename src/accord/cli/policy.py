@@ -15,8 +15,8 @@ from rich.text import Text
 
 from accord.agreements import (
     Action,
-    Category,
     Actor,
+    Category,
     DeadlineStage,
     Decision,
     Handling,
@@ -111,20 +111,12 @@ def explain(
     to: Annotated[str, typer.Option("--to", help="Counterpart agency (FR-PN) or country.")],
     action: Annotated[str, typer.Option(help="message, hit-no-hit-search, request:eio, …")],
     purpose: Annotated[str, typer.Option(help="prevention, detection, investigation, prosecution")],
-    categories: Annotated[
-        str, typer.Option(help="Comma-separated data categories (person,phone).")
-    ] = "",
-    crime_area: Annotated[
-        str | None, typer.Option("--crime-area", help="ICCS code (0601).")
-    ] = None,
+    categories: Annotated[str, typer.Option(help="Comma-separated data categories (person,phone).")] = "",
+    crime_area: Annotated[str | None, typer.Option("--crime-area", help="ICCS code (0601).")] = None,
     handling: Annotated[str, typer.Option(help="Handling code H0–H3.")] = "H0",
-    clearance: Annotated[
-        str | None, typer.Option(help="Officer clearance H0–H3 (optional).")
-    ] = None,
+    clearance: Annotated[str | None, typer.Option(help="Officer clearance H0–H3 (optional).")] = None,
     officer: Annotated[str | None, typer.Option(help="Officer id (optional).")] = None,
-    at: Annotated[
-        str | None, typer.Option(help="When (YYYY-MM-DD or ISO datetime; default now).")
-    ] = None,
+    at: Annotated[str | None, typer.Option(help="When (YYYY-MM-DD or ISO datetime; default now).")] = None,
     agreements: AgreementsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
 ) -> None:
@@ -194,7 +186,6 @@ def deadline(
     hours = int(delta.total_seconds() // 3600)
     text = f"{delta.days} day(s)" if delta.seconds == 0 else f"{hours} hour(s)"
     Console(highlight=False).print(
-        f"{agreement.id} v{agreement.version}: {stage} deadline for '{request}' "
-        f"({urgency}) is {text}",
+        f"{agreement.id} v{agreement.version}: {stage} deadline for '{request}' ({urgency}) is {text}",
         markup=False,
     )

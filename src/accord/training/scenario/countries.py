@@ -17,19 +17,23 @@ from functools import lru_cache
 import phonenumbers
 import pycountry
 from faker.config import AVAILABLE_LOCALES
+from rigour.ids import IBAN
 
 from accord.errors import ValidationFailed
 from accord.training.scenario.names import Romanisation, Style
 
-EU_MEMBERS = frozenset(
-    ["AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "IE", "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "HU"]
-)
+
+def _codes(text: str) -> frozenset[str]:
+    return frozenset(text.split(" "))
+
+
+EU_MEMBERS = _codes("AT BE BG HR CY CZ DK EE FI FR DE GR IE IT LV LT LU MT NL PL PT RO SK SI ES SE HU")
 
 #: Countries whose nationals get Maghrebi/Arabic names (Arabic script at home).
-ARABIC_NAMING = frozenset(["MA", "DZ", "TN", "LY", "EG", "MR", "SA", "AE", "JO", "LB", "SY", "IQ", "KW", "QA", "BH", "OM", "YE", "PS", "SD"])
-SPANISH_NAMING = frozenset(["ES", "MX", "AR", "CO", "CL", "PE", "VE", "EC", "BO", "UY", "PY", "CR", "PA", "DO", "GT", "HN", "SV", "NI", "CU"])
+ARABIC_NAMING = _codes("MA DZ TN LY EG MR SA AE JO LB SY IQ KW QA BH OM YE PS SD")
+SPANISH_NAMING = _codes("ES MX AR CO CL PE VE EC BO UY PY CR PA DO GT HN SV NI CU")
 #: Countries whose records of foreign names lean to French-style romanisation.
-FRANCOPHONE = frozenset(["FR", "BE", "LU", "CH", "MC", "MA", "DZ", "TN", "SN", "CI"])
+FRANCOPHONE = _codes("FR BE LU CH MC MA DZ TN SN CI")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +136,26 @@ _CURRENCY = {"MA": "MAD", "TN": "TND", "DZ": "DZD", "GB": "GBP", "CH": "CHF", "U
 _BBAN: dict[str, str] = {
     "ES": "20n", "FR": "10n11c2n", "DE": "18n", "IT": "1a10n12c", "PT": "21n", "BE": "12n",
     "NL": "4a10n", "TN": "20n", "AT": "16n", "LU": "3n13c", "GB": "4a14n", "CH": "5n12c",
-    "PL": "24n", "SE": "20n", "GR": "7n16c", "IE": "4a14n", "DZ": "22n",
+    "PL": "24n", "SE": "20n", "GR": "7n16c", "IE": "4a14n",
 }
+_CHECK_BANK_CODE = frozenset({"BE"})
+_ES_WEIGHTS = (1, 2, 4, 8, 5, 10, 9, 7, 3, 6)
+
+
+def _es_dc(digits: str) -> str:
+    value = 11 - sum(int(d) * w for d, w in zip(digits.zfill(10), _ES_WEIGHTS, strict=True)) % 11
+    return "1" if value == 10 else "0" if value == 11 else str(value)
+
+
+def _national_check(code: str, bban: str) -> str:
+    """National check digits inside the BBAN (Spain's DC, Belgium's mod 97)."""
+    if code == "ES":
+        bank_branch, account = bban[:8], bban[10:]
+        return bank_branch + _es_dc("00" + bank_branch) + _es_dc(account) + account
+    if code == "BE":
+        check = int(bban[:10]) % 97 or 97
+        return bban[:10] + f"{check:02d}"
+    return bban
 
 
 def _romanisation_weights(code: str) -> tuple[tuple[Romanisation, float], ...]:
@@ -291,8 +313,13 @@ def bank_account(code: str, rng: random.Random) -> tuple[str | None, str]:
     layout = _BBAN.get(code)
     if layout is None:
         return None, _digits(rng, 24 if code == "MA" else 16)
-    bban = _bban(layout, rng)
-    return code + _iban_check(code, bban) + bban, bban
+    for _ in range(10):
+        bban = _national_check(code, _bban(layout, rng))
+        iban = code + _iban_check(code, bban) + bban
+        # BE bank codes must exist: check those with FtM's validator (slow, ~50 µs)
+        if code not in _CHECK_BANK_CODE or IBAN.is_valid(iban):
+            return iban, bban
+    return None, bban
 
 
 _BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
@@ -312,7 +339,7 @@ def _mobile_template(code: str) -> tuple[int, str] | None:
     example = phonenumbers.example_number_for_type(code, phonenumbers.PhoneNumberType.MOBILE)
     if example is None:
         return None
-    return example.country_code, str(example.national_number)
+    return int(example.country_code or 0), str(example.national_number)
 
 
 def mobile_phone(code: str, rng: random.Random) -> str | None:

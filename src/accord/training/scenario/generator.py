@@ -24,6 +24,7 @@ are FtM ``make_entity_id`` digests of the seed and the record's coordinates.
 from __future__ import annotations
 
 import random
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -32,8 +33,9 @@ from typing import Any
 
 from followthemoney.util import make_entity_id
 
-from accord.errors import ValidationFailed
+from accord.errors import Conflict, ValidationFailed
 from accord.training.scenario import names as nm
+from accord.training.scenario.agreements import write_agreements
 from accord.training.scenario.countries import (
     ARABIC_NAMING,
     FRANCOPHONE,
@@ -47,7 +49,8 @@ from accord.training.scenario.countries import (
     vin,
     wallet,
 )
-from accord.training.scenario.network import Leg, Network, plan_networks
+from accord.training.scenario.network import Leg, Network, crossings, plan_networks
+from accord.training.scenario.parties import build_parties
 from accord.training.scenario.writer import JsonlWriter, write_json, write_json_lines_doc
 
 GENERATOR_VERSION = "accord.training.scenario/1"
@@ -210,7 +213,8 @@ class _World:
         self.end_day = REFERENCE_DATE.toordinal()
 
     def rng(self, *parts: object) -> random.Random:
-        return random.Random(":".join((str(self.seed), *map(str, parts))))
+        # a simulation, not cryptography: reproducible by seed on purpose
+        return random.Random(":".join((str(self.seed), *map(str, parts))))  # noqa: S311
 
     def build_people(self) -> None:
         master = self.rng("homes")
@@ -446,7 +450,7 @@ class _World:
 
     def case_id(self, net: Network, country: str) -> str:
         agency = self.profiles[country].police.id
-        number = int(make_entity_id(str(self.seed), net.id, country)[:6], 16) % 90000 + 10000
+        number = int(self.ids("case", net.id, country)[:6], 16) % 90000 + 10000
         return f"{agency}-{REFERENCE_DATE.year - 1}-{number}"
 
     def call_plan(self, net: Network) -> list[tuple[int, int, str]]:
@@ -548,7 +552,7 @@ def _name_arabic(p: RealPerson, prof: CountryProfile, at_home: bool,
     if not p.family_ar.article and not p.family_ar.ben and rng.random() < 0.04:
         family = ("El " if conv != "en" else "Al-") + family
         tags.append("particle:added")
-    if p.family_ar.article and not family.lower().startswith(("el", "al", "e")):
+    if p.family_ar.article and family == nm.romanise(p.family_ar, conv):
         tags.append("particle:dropped")
     parts = _NameParts(first=" ".join(givens), last=family, tags=tags)
     if p.father_ar is not None and rng.random() < 0.3:
@@ -582,7 +586,7 @@ def _name_latin(p: RealPerson, prof: CountryProfile, at_home: bool,
     tags: list[str] = []
     middle: str | None = None
     if at_home:
-        return _NameParts(first=given, last=" ".join(surnames), tags=["home"])
+        return _NameParts(first=given, last=" ".join(surnames))
     if len(surnames) == 2:
         roll = rng.random()
         if roll < 0.4:
@@ -714,10 +718,8 @@ class _Emitter:
         rng = w.rng("r", p.index, k)
         at_home = country == p.home
         in_arabic_registry = country in ARABIC_NAMING
-        if p.style == "arabic":
-            parts = _name_arabic(p, prof, at_home, rng)
-        else:
-            parts = _name_latin(p, prof, at_home, rng)
+        render = _name_arabic if p.style == "arabic" else _name_latin
+        parts = render(p, prof, at_home, rng)
         tags = parts.tags
         if rng.random() < (0.02 if at_home else 0.08) and not nm.is_arabic_script(parts.last):
             field_name = "last" if rng.random() < 0.6 else "first"
@@ -778,8 +780,9 @@ class _Emitter:
                 "number": [number], "holder": [pid], "country": [p.home.lower()],
                 "type": [kind], "authority": [home_prof.police.name],
             }))
+        first_here = p.record_index(country) == k  # assets once per country file
         # vehicle
-        if p.vehicle is not None and (
+        if first_here and p.vehicle is not None and (
             country in p.vehicle_in or rng.random() < (0.35 if at_home else 0.1)
         ):
             vid = self.vehicle_id(p, country)
@@ -794,7 +797,7 @@ class _Emitter:
                 "owner": [pid], "asset": [vid], "ownershipType": ["registered keeper"],
             }))
         # bank account
-        if p.bank is not None and (country in p.bank_in or (at_home and rng.random() < 0.2)):
+        if first_here and p.bank is not None and (country in p.bank_in or (at_home and rng.random() < 0.2)):
             iban, account, bank_name = p.bank
             bid = self.account_id(p, country)
             entities.append(_entity(bid, "BankAccount", {
@@ -805,7 +808,7 @@ class _Emitter:
                 "owner": [pid], "asset": [bid], "role": ["account holder"],
             }))
         # crypto wallet
-        if p.wallet is not None and (country in p.wallet_in or at_home):
+        if first_here and p.wallet is not None and (country in p.wallet_in or at_home):
             address, currency, chain = p.wallet
             entities.append(_entity(self.ids("wallet", p.pid, country), "CryptoWallet", {
                 "cryptoAddress": [address], "currency": [currency], "blockchain": [chain],
@@ -894,8 +897,8 @@ class _Emitter:
                         "relationship": ["business associate"],
                     }), meta)
         calls = w.call_plan(net)
-        for n, (a, b, country) in enumerate(calls):
-            pa, pb = w.people[a], w.people[b]
+        for n, (caller, receiver, country) in enumerate(calls):
+            pa, pb = w.people[caller], w.people[receiver]
             if not pa.phones or not pb.phones:
                 continue
             case = w.case_id(net, country)
@@ -909,8 +912,8 @@ class _Emitter:
                 "callerNumber": [pa.phones[0]], "receiverNumber": [pb.phones[0]],
                 "date": [when], "duration": [str(rng.randint(8, 900))],
             }), meta)
-        for n, (a, b, country) in enumerate(w.payment_plan(net)):
-            pa, pb = w.people[a], w.people[b]
+        for n, (payer, payee, country) in enumerate(w.payment_plan(net)):
+            pa, pb = w.people[payer], w.people[payee]
             case = w.case_id(net, country)
             meta = self.meta(w.profiles[country].police.id, rng, case=case, member=True,
                              provenance=f"synthetic scenario seed={w.seed}; financial "
@@ -993,8 +996,6 @@ class _Emitter:
 
 
 def _crossing(home: str, country: str, rng: random.Random) -> tuple[str, str, str]:
-    from accord.training.scenario.network import crossings
-
     return rng.choice(crossings(home, country))
 
 
@@ -1012,20 +1013,24 @@ def generate_scenario(
     codes = normalise_countries(countries)
     if not 1 <= persons <= MAX_PERSONS:
         raise ValidationFailed(f"persons must be between 1 and {MAX_PERSONS}", field="persons")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "records").mkdir(exist_ok=True)
-    (out / "agreements").mkdir(exist_ok=True)
+    final = Path(out_dir)
+    if final.exists() and (not final.is_dir() or (
+        any(final.iterdir()) and not (final / "ground_truth.json").is_file()
+    )):
+        raise Conflict(f"{final} exists and is not an earlier scenario; choose an empty folder",
+                       field="out")
+    # Written beside the target and swapped in at the end: nothing half-written.
+    out = final.with_name(f".{final.name}.partial")
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "records").mkdir(parents=True)
+    (out / "agreements").mkdir()
 
     world = _World(seed, codes, persons)
     world.build_people()
     world.build_networks()
 
-    from accord.training.scenario.parties import build_parties
-
     write_json(out / "parties.json", build_parties(world.seed, codes, world.pools))
-    from accord.training.scenario.agreements import write_agreements
-
     agreement_files = write_agreements(codes, out / "agreements")
 
     writers = {c: JsonlWriter(out / "records" / f"{c}.ftm.jsonl") for c in codes}
@@ -1084,6 +1089,15 @@ def generate_scenario(
         ],
     }
     write_json_lines_doc(out / "ground_truth.json", truth)
+    if final.exists():
+        old = final.with_name(f".{final.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        final.rename(old)
+        out.rename(final)
+        shutil.rmtree(old)
+    else:
+        out.rename(final)
     return ScenarioSummary(
         seed=seed,
         countries=codes,
@@ -1093,5 +1107,5 @@ def generate_scenario(
         cross_border_persons=cross_border,
         networks=len(world.networks),
         agreements=tuple(agreement_files),
-        out_dir=out,
+        out_dir=final,
     )

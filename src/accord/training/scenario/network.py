@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 from accord.training.scenario.countries import EU_MEMBERS, profile
 
@@ -103,7 +104,8 @@ class Network:
         return None
 
 
-def plan_route(countries: Sequence[str], rng: random.Random) -> tuple[str, ...]:
+def plan_route(countries: Sequence[str], rng: random.Random, *, longest: bool = False
+               ) -> tuple[str, ...]:
     non_eu = [c for c in countries if c not in EU_MEMBERS]
     eu = [c for c in countries if c in EU_MEMBERS]
     if len(countries) < 2:
@@ -116,11 +118,11 @@ def plan_route(countries: Sequence[str], rng: random.Random) -> tuple[str, ...]:
         if start == "MA" and "ES" in rest:
             rest.remove("ES")
             rest.insert(0, "ES")
-        length = min(len(rest), rng.choice((1, 2, 2)))
+        length = min(len(rest), 2 if longest else rng.choice((1, 2, 2)))
         return (start, *rest[:length])
     pool = list(countries)
     rng.shuffle(pool)
-    return tuple(pool[: min(len(pool), rng.choice((2, 3)))])
+    return tuple(pool[: min(len(pool), 3 if longest else rng.choice((2, 3)))])
 
 
 def plan_networks(
@@ -136,7 +138,7 @@ def plan_networks(
     used: set[int] = set()
     networks: list[Network] = []
     for n in range(count):
-        route = plan_route(countries, rng)
+        route = plan_route(countries, rng, longest=n == 0)
         if len(route) < 2:
             break
         product, unit, low, high = _PRODUCTS[n % len(_PRODUCTS)]
@@ -220,6 +222,4 @@ def plan_networks(
 
 
 def _iso(ordinal: int) -> str:
-    from datetime import date
-
     return date.fromordinal(ordinal).isoformat()
