@@ -57,6 +57,17 @@ class Settings(BaseSettings):
     clock: Literal["system", "offset"] = "system"
     log_level: str = "INFO"
 
+    # exchange (messages between agencies): outbox delivery and envelope limits
+    exchange_retry_base_seconds: float = Field(default=1.0, gt=0)
+    exchange_retry_max_seconds: float = Field(default=300.0, gt=0)
+    exchange_dead_letter_after_seconds: float = Field(default=86400.0, gt=0)
+    exchange_envelope_max_bytes: int = Field(default=4 * 1024 * 1024, ge=4096)
+    exchange_envelope_ttl_seconds: float = Field(default=7 * 86400.0, gt=0)
+    exchange_worker_poll_seconds: float = Field(default=1.0, gt=0)
+    exchange_worker_concurrency: int = Field(default=8, ge=1, le=64)
+    exchange_worker_batch: int = Field(default=64, ge=1, le=1000)
+    exchange_http_timeout_seconds: float = Field(default=10.0, gt=0)
+
     @field_validator("country")
     @classmethod
     def _upper_country(cls, value: str) -> str:

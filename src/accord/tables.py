@@ -2,9 +2,10 @@
 
 from accord.audit import models as audit_models
 from accord.db import Base
+from accord.exchange import models as exchange_models
 from accord.parties import models as parties_models
 from accord.records import models as records_models
 
 metadata = Base.metadata
 
-__all__ = ["audit_models", "metadata", "parties_models", "records_models"]
+__all__ = ["audit_models", "exchange_models", "metadata", "parties_models", "records_models"]

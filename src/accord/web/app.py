@@ -19,6 +19,8 @@ from accord.clock import OffsetClock
 from accord.errors import NotFound
 from accord.web import federation, problems
 from accord.web.api import audit, auth, parties
+from accord.web.api import policy as policy_api
+from accord.web.api import records as records_api
 from accord.web.deps import NodeDep
 
 log = logging.getLogger("accord.web")
@@ -89,6 +91,8 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(parties.router)
     app.include_router(audit.router)
+    app.include_router(records_api.router)
+    app.include_router(policy_api.router)
     app.include_router(federation.router)
     if node.settings.mode == "test":
         app.include_router(_testing_router())

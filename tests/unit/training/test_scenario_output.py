@@ -242,3 +242,21 @@ def test_generic_countries(tmp_path: Path) -> None:
 def test_bad_input_is_refused(tmp_path: Path, countries: str, persons: int) -> None:
     with pytest.raises(ValidationFailed):
         generate_scenario(1, countries, persons, tmp_path)
+
+
+def test_identical_across_processes_with_other_hash_seeds(
+    scenario: tuple[Path, ScenarioSummary], tmp_path: Path
+) -> None:
+    """No set or dict-hash order leaks into the output (PYTHONHASHSEED differs)."""
+    import os
+    import subprocess
+    import sys
+
+    first, _ = scenario
+    code = (
+        "import sys; from accord.training.scenario import generate_scenario; "
+        f"generate_scenario({SEED}, {COUNTRIES!r}, {PERSONS}, sys.argv[1])"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "4242"}
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "s")], check=True, env=env)
+    assert _files(tmp_path / "s") == _files(first)

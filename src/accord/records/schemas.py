@@ -1,0 +1,118 @@
+"""API shapes for records: the body mirrors a JSON line of the import format."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from accord.agreements import Handling
+from accord.records.domain import categories_of
+from accord.records.models import Record
+
+
+class EntityIn(BaseModel):
+    """An FtM entity (``to_dict()`` shape); ``id`` may be left out on create."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    id: str | None = Field(default=None, max_length=200)
+    schema_: str = Field(alias="schema", examples=["Person"])
+    properties: dict[str, list[str]] = Field(
+        default_factory=dict, examples=[{"name": ["María García"], "phone": ["612 34 56 78"]}])
+
+    def to_ftm(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"schema": self.schema_, "properties": self.properties}
+        if self.id is not None:
+            data["id"] = self.id
+        return data
+
+
+class MetaIn(BaseModel):
+    """Record metadata; ``owner`` defaults to the officer's agency."""
+
+    model_config = ConfigDict(extra="forbid")
+    owner: str | None = None
+    handling: str = Field(description="H0–H3 or a TLP 2.0 label", examples=["H1"])
+    source_reliability: str = Field(description="A, B, C or X", examples=["B"])
+    info_credibility: str = Field(description="1, 2, 3 or 4", examples=["2"])
+    legal_basis: str = Field(min_length=1, max_length=500)
+    purpose: str = Field(description="prevention, detection, investigation, prosecution")
+    retention_until: date
+    cases: list[str] = Field(default_factory=list)
+    provenance: str = Field(default="", max_length=1000)
+
+
+class RecordCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    entity: EntityIn
+    meta: MetaIn
+
+
+class MetaUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    handling: str | None = None
+    source_reliability: str | None = None
+    info_credibility: str | None = None
+    legal_basis: str | None = Field(default=None, min_length=1, max_length=500)
+    purpose: str | None = None
+    retention_until: date | None = None
+    cases: list[str] | None = None
+    provenance: str | None = Field(default=None, max_length=1000)
+
+
+class RecordUpdate(BaseModel):
+    """``properties`` replaces all the entity's properties; metadata fields change one by one."""
+
+    model_config = ConfigDict(extra="forbid")
+    properties: dict[str, list[str]] | None = None
+    meta: MetaUpdate | None = None
+
+
+class RecordPublic(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    id: str
+    schema_: str = Field(alias="schema")
+    caption: str
+    properties: dict[str, list[str]]
+    owner: str
+    handling: str
+    tlp: str
+    source_reliability: str
+    info_credibility: str
+    evaluation: str = Field(description="the 4x4 code, e.g. B2")
+    legal_basis: str
+    purpose: str
+    retention_until: date
+    cases: list[str]
+    provenance: str
+    categories: list[str] = Field(description="agreement data categories of this record")
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+    flagged_at: datetime | None
+    flag_reason: str | None
+
+    @classmethod
+    def of(cls, row: Record) -> RecordPublic:
+        return cls(
+            id=row.id, schema_=row.schema, caption=row.caption, properties=row.properties,
+            owner=row.owner, handling=row.handling, tlp=Handling(row.handling).tlp,
+            source_reliability=row.source_reliability, info_credibility=row.info_credibility,
+            evaluation=f"{row.source_reliability}{row.info_credibility}",
+            legal_basis=row.legal_basis, purpose=row.purpose,
+            retention_until=row.retention_until, cases=list(row.cases),
+            provenance=row.provenance,
+            categories=sorted(c.value for c in categories_of(row.schema, row.properties)),
+            created_at=row.created_at, created_by=row.created_by, updated_at=row.updated_at,
+            updated_by=row.updated_by, flagged_at=row.flagged_at, flag_reason=row.flag_reason,
+        )
+
+
+class RecordList(BaseModel):
+    items: list[RecordPublic]
+    total: int = Field(description="visible records matching the filters")
+    withheld: int = Field(description="matching records above your clearance or owned abroad")
+    limit: int
+    offset: int

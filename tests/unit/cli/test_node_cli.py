@@ -1,0 +1,104 @@
+"""The command line on a real node folder: init, officers, tokens, keys, audit verify/show."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from accord.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for var in ("ACCORD_DATA_DIR", "ACCORD_CONFIG", "ACCORD_SECRET_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    d = tmp_path / "es"
+    r = runner.invoke(app, ["--data-dir", str(d), "init", "--node-id", "es-node", "--country", "ES",
+                            "--agency", "ES-PN:Policía Nacional:police", "--agency",
+                            "ES-SVA:Vigilancia Aduanera:customs", "--mode", "development",
+                            "--port", "18999"])
+    assert r.exit_code == 0, r.output
+    return d
+
+
+def cli(data_dir: Path, *args: str) -> tuple[int, str]:
+    r = runner.invoke(app, ["--data-dir", str(data_dir), *args], env={"ACCORD_NEW_PASSWORD": "x" * 14})
+    return r.exit_code, r.output
+
+
+def test_init_writes_private_config_and_refuses_twice(data_dir: Path) -> None:
+    config = data_dir / "accord.toml"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert "secret_key" in config.read_text()
+    code, out = cli(data_dir, "init", "--node-id", "x", "--country", "ES", "--agency", "ES-PN")
+    assert code == 2 and "exists" in out
+
+
+def test_init_rejects_foreign_agency(tmp_path: Path) -> None:
+    r = runner.invoke(app, ["--data-dir", str(tmp_path / "n"), "init", "--node-id", "n",
+                            "--country", "ES", "--agency", "FR-PN", "--mode", "development"])
+    assert r.exit_code == 2 and "FR-PN" in r.output
+
+
+def test_officers_and_tokens(data_dir: Path) -> None:
+    code, out = cli(data_dir, "officers", "add", "garcia", "--agency", "ES-PN", "--role", "officer",
+                    "--role", "analyst", "--clearance", "H2", "--json")
+    assert code == 0, out
+    assert len(json.loads(out)["totp_secret"]) >= 16
+    code, out = cli(data_dir, "officers", "list", "--json")
+    assert [o["username"] for o in json.loads(out)] == ["garcia"]
+    code, out = cli(data_dir, "officers", "token", "garcia", "--role", "analyst", "--days", "7", "--json")
+    assert code == 0 and json.loads(out)["token"].startswith("act_")
+    code, out = cli(data_dir, "officers", "token", "garcia", "--role", "admin", "--json")
+    assert code == 2 and "does not hold" in out
+
+
+def test_keys_rotate_and_list(data_dir: Path) -> None:
+    code, out = cli(data_dir, "keys", "rotate", "ES-PN")
+    assert code == 0, out
+    code, out = cli(data_dir, "keys", "list", "ES-PN", "--json")
+    keys = json.loads(out)
+    assert len(keys) == 4 and sum(1 for k in keys if k["retired_at"]) == 2
+
+
+def test_audit_verify_detects_tampering_and_exits_nonzero(data_dir: Path) -> None:
+    cli(data_dir, "officers", "add", "garcia", "--agency", "ES-PN", "--role", "officer")
+    code, out = cli(data_dir, "audit", "checkpoint")
+    assert code == 0 and "es-node.accord/audit" in out
+    code, out = cli(data_dir, "audit", "verify", "--json")
+    assert code == 0, out
+    assert json.loads(out)["ok"] is True
+    db = sqlite3.connect(data_dir / "accord.db")
+    db.execute("UPDATE audit_entries SET actor = 'someone' WHERE idx = 2")
+    db.commit()
+    db.close()
+    code, out = cli(data_dir, "audit", "verify", "--json")
+    assert code == 1
+    report = json.loads(out)
+    assert {"kind": "changed", "index": 2, "detail": "entry 2 was changed"} in report["findings"]
+    code, out = cli(data_dir, "audit", "verify")
+    assert code == 1 and "tampered" in out
+
+
+def test_audit_show_filters(data_dir: Path) -> None:
+    cli(data_dir, "officers", "add", "garcia", "--agency", "ES-PN", "--role", "officer")
+    code, out = cli(data_dir, "audit", "show", "--object", "officer:", "--json")
+    rows = json.loads(out)
+    assert code == 0 and [r["action"] for r in rows] == ["parties:officer:created"]
+    code, out = cli(data_dir, "audit", "show", "--actor", "nobody", "--json")
+    assert json.loads(out) == []
+    code, out = cli(data_dir, "audit", "show", "--since", "2000-01-01T00:00:00", "--json")
+    assert len(json.loads(out)) > 3
+
+
+def test_help_everywhere() -> None:
+    for group in ([], ["db"], ["officers"], ["peers"], ["keys"], ["audit"], ["init"], ["serve"], ["demo"]):
+        r = runner.invoke(app, [*group, "--help"])
+        assert r.exit_code == 0 and "Usage" in r.output, group
