@@ -41,7 +41,7 @@ KNOWN_AGENCIES: dict[str, list[AgencySpec]] = {
     "IT": [AgencySpec("IT-PS", "Polizia di Stato", "police"),
            AgencySpec("IT-ADM", "Agenzia delle Dogane e dei Monopoli", "customs")],
 }
-DEMO_PASSWORD_SUFFIX = "-demo-password"  # noqa: S105 - development-mode demo only
+DEMO_PASSWORD_SUFFIX = "-demo-password"
 
 
 def agencies_for(country: str) -> list[AgencySpec]:
@@ -113,8 +113,8 @@ def _create_node(base: Path, country: str, port: int) -> DemoNode:
         finally:
             node.dispose()
     for line in secrets_file.read_text().splitlines():
-        username, agency, roles, clearance, password, totp = line.split("\t")
-        dn.logins.append(DemoLogin(username, agency, roles.split(","), clearance, password, totp))
+        user, agency_id, role_list, level, secret_word, totp = line.split("\t")
+        dn.logins.append(DemoLogin(user, agency_id, role_list.split(","), level, secret_word, totp))
     return dn
 
 

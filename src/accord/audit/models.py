@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from accord.db import Base, UTCDateTime
+from accord.db import Base, BigInt, UTCDateTime
 
 
 class AuditEntry(Base):
     __tablename__ = "audit_entries"
 
-    idx: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     actor: Mapped[str] = mapped_column(String(200), index=True)
     action: Mapped[str] = mapped_column(String(100), index=True)
@@ -32,14 +32,14 @@ class LogHead(Base):
     __tablename__ = "log_heads"
 
     log: Mapped[str] = mapped_column(String(40), primary_key=True)
-    size: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    size: Mapped[int] = mapped_column(BigInt)
 
 
 class Checkpoint(Base):
     __tablename__ = "audit_checkpoints"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    size: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), index=True)
+    size: Mapped[int] = mapped_column(BigInt, index=True)
     root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     note: Mapped[str] = mapped_column(Text)
     key_id: Mapped[str] = mapped_column(String(80))

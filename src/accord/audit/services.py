@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from accord.audit.models import AuditEntry, Checkpoint, LogHead
@@ -83,7 +83,7 @@ class AuditLog:
         if not entries:
             return []
         start = self._reserve(session, len(entries))
-        rows = []
+        rows: list[dict[str, Any]] = []
         for offset, e in enumerate(entries):
             idx = start + offset
             rows.append({
@@ -91,8 +91,8 @@ class AuditLog:
                 "purpose": e.purpose, "basis": e.basis, "outcome": e.outcome, "detail": e.detail,
                 "leaf_hash": leaf_hash(entry_bytes(idx, at, e)),
             })
-        session.execute(AuditEntry.__table__.insert(), rows)
-        return [r["idx"] for r in rows]
+        session.execute(insert(AuditEntry), rows)
+        return [int(r["idx"]) for r in rows]
 
     @staticmethod
     def _reserve(session: Session, count: int) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -66,7 +66,7 @@ def show(
         with node_of(ctx) as node, node.uow() as s:
             rows = node.audit.query(s, actor=actor, obj=object, action=action,
                                     since=_aware(since), until=_aware(until), limit=limit)
-            data = [{"idx": r.idx, "at": r.at.isoformat(), "actor": r.actor, "action": r.action,
+            data: list[dict[str, Any]] = [{"idx": r.idx, "at": r.at.isoformat(), "actor": r.actor, "action": r.action,
                      "object": r.object, "purpose": r.purpose, "basis": r.basis,
                      "outcome": r.outcome, "detail": r.detail} for r in rows]
             node.record(s, actor="cli", action=Action.AUDIT_READ, object="audit:entries",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import getpass
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -50,7 +50,7 @@ def list_(ctx: typer.Context, agency: str | None = None, as_json: bool = JsonOpt
     def _do() -> None:
         with node_of(ctx) as node, node.uow() as s:
             rows = parties.list_officers(s, agency)
-            data = [{"username": o.username, "agency": o.agency_id, "roles": o.roles,
+            data: list[dict[str, Any]] = [{"username": o.username, "agency": o.agency_id, "roles": o.roles,
                      "clearance": o.clearance, "locked_until": o.locked_until} for o in rows]
         if as_json:
             emit_json(data)

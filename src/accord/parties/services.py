@@ -16,7 +16,7 @@ from accord.audit.tags import Action
 from accord.auth import secrets as sec
 from accord.bootstrap import Node
 from accord.crypto.canonical import canonical_json
-from accord.crypto.keys import b64url, b64url_decode, fingerprint, load_public
+from accord.crypto.keys import Alg, b64url, b64url_decode, fingerprint, load_public
 from accord.errors import Conflict, FingerprintMismatch, NotFound, PeerError, ValidationFailed
 from accord.parties.domain import (
     AgencyKind,
@@ -51,8 +51,9 @@ def create_agency(
                     hosted=True, created_at=now)
     s.add(agency)
     s.flush()
-    for alg in ("ed25519", "x25519"):
-        info = node.keys.create(s, owner=agency_id, owner_kind="agency", alg=alg, now=now)  # type: ignore[arg-type]
+    algs: tuple[Alg, ...] = ("ed25519", "x25519")
+    for alg in algs:
+        info = node.keys.create(s, owner=agency_id, owner_kind="agency", alg=alg, now=now)
         node.record(s, actor=actor, action=Action.KEY_CREATED, object=f"key:{info.kid}",
                     detail={"owner": agency_id, "alg": alg, "fingerprint": info.fingerprint})
     node.record(s, actor=actor, action=Action.AGENCY_CREATED, object=f"agency:{agency_id}")

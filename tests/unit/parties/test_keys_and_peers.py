@@ -22,7 +22,7 @@ from tests.conftest import make_settings
 
 def test_private_keys_are_sealed_and_private(node: Node) -> None:
     with node.uow() as s:
-        rows = [k for k in KeyStore.keys_of(s, "ES-PN")]
+        rows = list(KeyStore.keys_of(s, "ES-PN"))
     assert {k.alg for k in rows} == {"ed25519", "x25519"}
     files = list(node.settings.keys_dir.glob("ES-PN.*.pem"))
     assert len(files) == 2
