@@ -86,7 +86,7 @@ def demo_officers(country: str) -> list[tuple[str, str, list[str], str]]:
     ]
 
 
-def _create_node(base: Path, country: str, port: int) -> DemoNode:
+def prepare_node(base: Path, country: str, port: int) -> DemoNode:
     node_id = f"{country.lower()}-node"
     data_dir = base / node_id
     url = f"http://127.0.0.1:{port}"
@@ -223,7 +223,7 @@ def start_federation(
     nodes = []
     for i, country in enumerate(countries):
         say(f"preparing {country} node …")
-        dn = _create_node(base, country, first_port + i)
+        dn = prepare_node(base, country, first_port + i)
         if agreements is not None:
             install_agreements(dn, agreements)
         nodes.append(dn)

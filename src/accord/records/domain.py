@@ -362,9 +362,10 @@ def validate_entity(data: Any, *, default_region: str | None = None,
                         continue
                 else:
                     value = prop.type.clean(text)
-                    if value is None:
+                    if not value:
                         problems.add(loc, f"invalid {prop.type.name} {text!r}")
                         continue
+                assert value is not None
                 if len(value) > prop.type.max_length:
                     problems.add(loc, f"value longer than {prop.type.max_length} characters")
                     continue

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TextIO, TypeVar
 
-from sqlalchemy import String, bindparam, cast, delete, func, select, update
+from sqlalchemy import String, Table, bindparam, cast, delete, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -78,7 +78,7 @@ __all__ = [
     "update_record",
 ]
 
-_TABLE = Record.__table__
+_TABLE: Table = Record.__table__  # type: ignore[assignment]
 _COLUMNS = ("schema", "properties", "caption", "owner", "handling", "source_reliability",
             "info_credibility", "legal_basis", "purpose", "retention_until", "cases",
             "provenance", "digest", "updated_at", "updated_by", "audit_idx",
@@ -166,10 +166,10 @@ def check_read(node: Node, s: Session, row: Record, reader: Reader, *, purpose: 
                 purpose=purpose, by=reader.actor, side="sender",
             )
             if not decision.allowed:
-                error = PolicyDenied(decision.reason, reason=decision.code.value,
-                                     basis=None if decision.basis is None
-                                     else decision.basis.to_dict(), record_id=row.id)
-                return _deny(node, s, reader, row, error, attempted="read",
+                denied = PolicyDenied(decision.reason, reason=decision.code.value,
+                                      basis=None if decision.basis is None
+                                      else decision.basis.to_dict(), record_id=row.id)
+                return _deny(node, s, reader, row, denied, attempted="read",
                              purpose=purpose), {}, ""
             assert decision.basis is not None
             basis = str(decision.basis)

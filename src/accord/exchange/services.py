@@ -1,0 +1,697 @@
+"""Use cases of the exchange: send, list, read, reply, acknowledge, receive.
+
+Sending writes the message, one recipient row per addressee and one sealed
+envelope per allowed recipient into the outbox, all in the caller's
+transaction: nothing leaves the node before that commits (the delivery worker
+in :mod:`accord.exchange.worker` does the sending). Receiving runs every check
+of :func:`accord.crypto.envelope.open_envelope`, then replay, payload and the
+receiver's own policy decision, and stores the message, the proof (signed
+header and signature) and the signed receipt in one transaction — or nothing
+at all, with the rejection written to the audit trail in a transaction of its
+own.
+
+Read and acknowledge travel back to the sender as envelopes too
+(``accord/message-status``), through the same outbox.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from pydantic import ValidationError
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from accord.agreements import Actor, Decision, Handling, Resource
+from accord.audit.tags import Action
+from accord.auth.domain import Principal
+from accord.auth.permissions import Permission
+from accord.bootstrap import Node
+from accord.crypto.canonical import canonical_json, parse_json, sha256_hex
+from accord.crypto.envelope import (
+    EnvelopeRejected,
+    EnvelopeTooLarge,
+    RecipientKey,
+    RevokedKey,
+    SenderKey,
+    UnknownKey,
+    WrongRecipient,
+    envelope_id,
+    open_envelope,
+    seal,
+)
+from accord.crypto.keys import load_public
+from accord.errors import PermissionDenied, ValidationFailed
+from accord.exchange.domain import (
+    CONTENT_MESSAGE,
+    CONTENT_STATUS,
+    MessagePayload,
+    Priority,
+    RecipientState,
+    StatusPayload,
+    advance,
+    categories_of,
+    clean_subject,
+    validate_records,
+)
+from accord.exchange.errors import (
+    EnvelopeReplayed,
+    MessageNotFound,
+    PayloadInvalid,
+    ReceiverPolicyDenied,
+    UnknownRecipient,
+)
+from accord.exchange.events import broker_of
+from accord.exchange.models import InboxEntry, Message, OutboxEntry, Recipient
+from accord.exchange.receipts import sign_receipt
+from accord.exchange.schemas import MessageCreate, ReplyCreate
+from accord.parties.models import Agency, KeyRecord
+
+__all__ = [
+    "Received",
+    "acknowledge",
+    "alert_sender",
+    "list_messages",
+    "outbox_summary",
+    "proof_of",
+    "read_message",
+    "receive_envelope",
+    "reply",
+    "send_message",
+    "store_counts",
+]
+
+Box = str  # inbox | sent | all
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _require(node: Node, s: Session, principal: Principal, permission: Permission, obj: str) -> None:
+    try:
+        principal.require(permission)
+    except PermissionDenied as exc:
+        node.record(s, actor=principal.actor, action=Action.MESSAGE_DENIED, object=obj,
+                    outcome="denied", detail={"permission": permission.value, "reason": exc.detail})
+        raise
+
+
+def _check_clearance(node: Node, s: Session, principal: Principal, handling: str, obj: str) -> None:
+    if Handling(handling).rank > principal.clearance.rank:
+        node.record(s, actor=principal.actor, action=Action.MESSAGE_DENIED, object=obj,
+                    outcome="denied", detail={"handling": handling,
+                                              "clearance": principal.clearance.value})
+        raise PermissionDenied(
+            f"handling code {handling} is above your clearance {principal.clearance.value}",
+            handling=handling, clearance=principal.clearance.value)
+
+
+def _visible_handlings(principal: Principal) -> list[str]:
+    return [h.value for h in Handling if h.rank <= principal.clearance.rank]
+
+
+def _recipient_key(s: Session, agency: str) -> RecipientKey:
+    row = s.scalars(
+        select(KeyRecord)
+        .where(KeyRecord.owner == agency, KeyRecord.alg == "x25519",
+               KeyRecord.retired_at.is_(None), KeyRecord.revoked_at.is_(None))
+        .order_by(KeyRecord.created_at.desc())
+    ).first()
+    if row is None:
+        raise UnknownRecipient(f"no encryption key is known for {agency}", field="to", agency=agency)
+    pub = load_public("x25519", row.public_key)
+    assert isinstance(pub, X25519PublicKey)
+    return RecipientKey(agency, row.kid, pub)
+
+
+def _expiry(node: Node, now: datetime) -> datetime:
+    st = node.settings
+    # an envelope must outlive every retry: at least the dead-letter time plus an hour
+    ttl = max(st.exchange_envelope_ttl_seconds, st.exchange_dead_letter_after_seconds + 3600)
+    return now + timedelta(seconds=ttl)
+
+
+def _enqueue(
+    node: Node, s: Session, *, payload: dict[str, Any], content_type: str, sender: str,
+    recipient: Agency, recipient_pk: int | None, now: datetime,
+) -> OutboxEntry:
+    """Seal ``payload`` from ``sender`` to ``recipient`` and put it in the outbox."""
+    kid, key = node.keys.signing_key(s, sender)
+    env_id = uuid.uuid4().hex
+    envelope = seal(payload, sender=SenderKey(sender, kid, key),
+                    recipients=[_recipient_key(s, recipient.id)], envelope_id=env_id,
+                    created=now, expires=_expiry(node, now), content_type=content_type)
+    entry = OutboxEntry(
+        envelope_id=env_id, content_type=content_type, sender=sender, recipient=recipient.id,
+        node_id=recipient.node_id, recipient_pk=recipient_pk,
+        envelope=canonical_json(envelope).decode("utf-8"), state="pending", attempts=0,
+        created_at=now, next_attempt_at=now,
+    )
+    s.add(entry)
+    return entry
+
+
+def _own_copy(s: Session, agency: str, message_id: str) -> Message:
+    msg = s.scalars(
+        select(Message).where(Message.message_id == message_id, Message.owner == agency)
+    ).first()
+    if msg is None:
+        raise MessageNotFound(f"no message {message_id} in the mailbox of {agency}",
+                              message_id=message_id)
+    return msg
+
+
+def _refusal(decision: Decision, side: str) -> dict[str, Any]:
+    basis = decision.basis
+    return {
+        "side": side,
+        "code": decision.code.value,
+        "reason": decision.reason,
+        "basis": basis.to_dict() if basis else None,
+        "clause": f"{basis.agreement_id} v{basis.version} clause {basis.clause_id}" if basis else None,
+    }
+
+
+# --------------------------------------------------------------------------- send
+
+
+def send_message(node: Node, s: Session, principal: Principal, cmd: MessageCreate) -> Message:
+    """Compose and queue a message; each recipient is decided by the policy decision point.
+
+    A recipient the agreements refuse is kept with state ``refused``, the
+    clause and the reason; the others get the message. Raises
+    :class:`ValidationFailed` / :class:`UnknownRecipient` for a bad message
+    (nothing stored) and :class:`PermissionDenied` above the officer's clearance.
+    """
+    obj = "message:new"
+    _require(node, s, principal, Permission.MESSAGES_SEND, obj)
+    sender = principal.agency_id
+    _check_clearance(node, s, principal, cmd.handling.value, obj)
+    recipients = list(dict.fromkeys(cmd.to))
+    if sender in recipients:
+        raise ValidationFailed(f"{sender} cannot send a message to itself", field="to")
+    try:
+        records = validate_records(cmd.records)
+    except (ValueError, ValidationError) as exc:
+        raise ValidationFailed(f"an attached record is not a valid FtM entity: {_first_error(exc)}",
+                               field="records") from None
+    known = {a.id: a for a in s.scalars(select(Agency).where(Agency.id.in_(recipients)))}
+    unknown = [r for r in recipients if r not in known]
+    if unknown:
+        raise UnknownRecipient(f"unknown agencies: {', '.join(unknown)}", field="to", agencies=unknown)
+    for agency in recipients:  # fail before anything is written, not half-way
+        _recipient_key(s, agency)
+
+    thread_id = message_id = uuid.uuid4().hex
+    if cmd.in_reply_to is not None:
+        thread_id = _own_copy(s, sender, cmd.in_reply_to).thread_id
+    now = node.now()
+    categories = categories_of(records)
+    try:
+        resource = Resource(categories, cmd.crime_area, cmd.handling)
+        decisions = {
+            r: node.policy.decide_and_record(
+                node, s, actor=Actor(sender, r, officer=principal.username,
+                                     clearance=principal.clearance.value),
+                action="message", resource=resource, purpose=cmd.purpose.value,
+                by=principal.actor, side="sender", at=now)
+            for r in recipients
+        }
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), field="crime_area") from None
+    allowed = [r for r in recipients if decisions[r].allowed]
+
+    msg = Message(
+        message_id=message_id, owner=sender, direction="out", thread_id=thread_id,
+        in_reply_to=cmd.in_reply_to, sender=sender, sender_officer=principal.actor,
+        to=recipients, subject=clean_subject(cmd.subject), body=cmd.body, language=cmd.language,
+        priority=cmd.priority.value, priority_rank=cmd.priority.rank, handling=cmd.handling.value,
+        case_ref=cmd.case_ref, crime_area=cmd.crime_area, purpose=cmd.purpose.value,
+        categories=sorted(c.value for c in categories),
+        records=[r.to_ftm() for r in records],
+        evidence=[e.model_dump() for e in cmd.evidence], created_at=now,
+    )
+    s.add(msg)
+    s.flush()
+    payload = None
+    if allowed:
+        try:
+            payload = MessagePayload(
+                message_id=message_id, thread_id=thread_id, in_reply_to=cmd.in_reply_to,
+                sender=sender, sender_officer=principal.actor, to=allowed, subject=msg.subject,
+                body=cmd.body, language=cmd.language, priority=cmd.priority, handling=cmd.handling,
+                case_ref=cmd.case_ref, crime_area=cmd.crime_area, purpose=cmd.purpose,
+                records=records, evidence=cmd.evidence, created=now,
+            ).model_dump(mode="json", by_alias=True)
+        except ValidationError as exc:
+            raise ValidationFailed(f"the message is not valid: {_first_error(exc)}") from None
+    states: dict[str, str] = {}
+    for agency in recipients:
+        decision = decisions[agency]
+        rec = Recipient(message_pk=msg.id, agency=agency, queued_at=now,
+                        state=RecipientState.QUEUED.value)
+        if not decision.allowed:
+            rec.state, rec.refused_at = RecipientState.REFUSED.value, now
+            rec.refusal = _refusal(decision, "sender")
+        s.add(rec)
+        s.flush()
+        if decision.allowed and payload is not None:
+            entry = _enqueue(node, s, payload=payload, content_type=CONTENT_MESSAGE, sender=sender,
+                             recipient=known[agency], recipient_pk=rec.id, now=now)
+            rec.envelope_id = entry.envelope_id
+        states[agency] = rec.state
+    node.record(
+        s, actor=principal.actor, action=Action.MESSAGE_SENT, object=f"message:{message_id}",
+        purpose=cmd.purpose.value,
+        detail={"recipients": states, "categories": msg.categories, "handling": msg.handling,
+                "priority": msg.priority, "case_ref": msg.case_ref, "crime_area": msg.crime_area,
+                "in_reply_to": msg.in_reply_to, "records": len(records)},
+    )
+    s.flush()
+    s.refresh(msg)
+    return msg
+
+
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        errors = exc.errors()
+        if errors:
+            first = errors[0]
+            loc = ".".join(str(p) for p in first.get("loc", ()))
+            return f"{loc}: {first.get('msg', '')}" if loc else str(first.get("msg", ""))
+    return str(exc)
+
+
+def reply(node: Node, s: Session, principal: Principal, message_id: str, cmd: ReplyCreate) -> Message:
+    """Reply in the thread of ``message_id`` (to its sender; ``reply_all`` adds the other recipients)."""
+    original = _own_copy(s, principal.agency_id, message_id)
+    me = principal.agency_id
+    if original.direction == "out":
+        to = list(original.to)
+    elif original.direction == "in":
+        to = [original.sender] + ([a for a in original.to if a != me] if cmd.reply_all else [])
+    else:
+        raise ValidationFailed("alerts of this node cannot be replied to", field="message_id")
+    subject = cmd.subject or (original.subject if original.subject.lower().startswith("re:")
+                              else f"Re: {original.subject}")[:300]
+    create = MessageCreate(
+        to=to, subject=subject, body=cmd.body, language=original.language,
+        priority=cmd.priority or Priority(original.priority),
+        handling=cmd.handling or Handling(original.handling), case_ref=original.case_ref,
+        crime_area=original.crime_area, purpose=original.purpose, records=cmd.records,
+        evidence=cmd.evidence, in_reply_to=original.message_id,
+    )
+    return send_message(node, s, principal, create)
+
+
+# --------------------------------------------------------------------------- list, read, acknowledge
+
+
+def list_messages(
+    node: Node, s: Session, principal: Principal, *, box: Box = "inbox", case_ref: str | None = None,
+    thread_id: str | None = None, limit: int = 50, offset: int = 0,
+) -> list[Message]:
+    """The agency's messages the officer may see (handling within clearance).
+
+    ``inbox`` lists received messages and alerts, urgent first then newest;
+    ``sent`` the sent ones, newest first; a thread is listed oldest first.
+    """
+    _require(node, s, principal, Permission.MESSAGES_READ, "messages")
+    if box not in ("inbox", "sent", "all"):
+        raise ValidationFailed("box is inbox, sent or all", field="box")
+    stmt = select(Message).where(Message.owner == principal.agency_id,
+                                 Message.handling.in_(_visible_handlings(principal)))
+    if box == "inbox":
+        stmt = stmt.where(Message.direction.in_(("in", "sys")))
+    elif box == "sent":
+        stmt = stmt.where(Message.direction == "out")
+    if case_ref is not None:
+        stmt = stmt.where(Message.case_ref == case_ref)
+    if thread_id is not None:
+        stmt = stmt.where(Message.thread_id == thread_id).order_by(Message.created_at, Message.id)
+    elif box == "inbox":
+        stmt = stmt.order_by(Message.priority_rank, Message.created_at.desc(), Message.id.desc())
+    else:
+        stmt = stmt.order_by(Message.created_at.desc(), Message.id.desc())
+    rows = list(s.scalars(stmt.limit(max(1, min(limit, 1000))).offset(max(0, offset))))
+    node.record(s, actor=principal.actor, action=Action.MESSAGE_LISTED,
+                object=f"messages:{principal.agency_id}",
+                detail={"box": box, "case_ref": case_ref, "thread_id": thread_id,
+                        "count": len(rows), "message_ids": [m.message_id for m in rows][:100]})
+    return rows
+
+
+def read_message(node: Node, s: Session, principal: Principal, message_id: str) -> Message:
+    """Open one message; the first read of a received message is reported to its sender."""
+    obj = f"message:{message_id}"
+    _require(node, s, principal, Permission.MESSAGES_READ, obj)
+    msg = _own_copy(s, principal.agency_id, message_id)
+    _check_clearance(node, s, principal, msg.handling, obj)
+    now = node.now()
+    first = msg.direction == "in" and msg.read_at is None
+    if first:
+        msg.read_at, msg.read_by = now, principal.actor
+        _queue_status(node, s, msg, "read", principal, now)
+    node.record(s, actor=principal.actor, action=Action.MESSAGE_READ, object=obj,
+                purpose=msg.purpose, detail={"direction": msg.direction, "first_read": first})
+    return msg
+
+
+def acknowledge(node: Node, s: Session, principal: Principal, message_id: str) -> Message:
+    """Acknowledge a received message (reading it first if nobody has); idempotent."""
+    obj = f"message:{message_id}"
+    _require(node, s, principal, Permission.MESSAGES_SEND, obj)
+    msg = _own_copy(s, principal.agency_id, message_id)
+    _check_clearance(node, s, principal, msg.handling, obj)
+    if msg.direction != "in":
+        raise ValidationFailed("only received messages are acknowledged", field="message_id")
+    now = node.now()
+    if msg.read_at is None:
+        msg.read_at, msg.read_by = now, principal.actor
+        _queue_status(node, s, msg, "read", principal, now)
+    first = msg.acknowledged_at is None
+    if first:
+        msg.acknowledged_at, msg.acknowledged_by = now, principal.actor
+        _queue_status(node, s, msg, "acknowledged", principal, now)
+    node.record(s, actor=principal.actor, action=Action.MESSAGE_ACKNOWLEDGED, object=obj,
+                purpose=msg.purpose, detail={"first": first})
+    return msg
+
+
+def _queue_status(node: Node, s: Session, msg: Message, state: str, principal: Principal,
+                  now: datetime) -> None:
+    sender = s.get(Agency, msg.sender)
+    if sender is None:  # the sender's agency is no longer known: nothing to report to
+        return
+    payload = StatusPayload(message_id=msg.message_id, agency=msg.owner, state=state,
+                            at=now, by=principal.actor[:200]).model_dump(mode="json")
+    _enqueue(node, s, payload=payload, content_type=CONTENT_STATUS, sender=msg.owner,
+             recipient=sender, recipient_pk=None, now=now)
+
+
+def proof_of(s: Session, msg: Message) -> dict[str, Any] | None:
+    """What proves a received message: the signed header, signature, payload commitment and salt."""
+    if msg.envelope_id is None:
+        return None
+    row = s.get(InboxEntry, msg.envelope_id)
+    if row is None:
+        return None
+    return {"envelope_id": row.envelope_id, "sender_kid": row.sender_kid,
+            "signed_header": row.signed_header, "signature": row.signature,
+            "payload_sha256": row.payload_digest, "payload_salt": row.payload_salt,
+            "receipt": row.receipt}
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+def alert_sender(node: Node, s: Session, rec: Recipient, *, what: str, reason: str) -> Message:
+    """Tell the sending agency, in its inbox, that a recipient will not get its message."""
+    original = rec.message
+    now = node.now()
+    alert = Message(
+        message_id=uuid.uuid4().hex, owner=original.owner, direction="sys",
+        thread_id=original.thread_id, in_reply_to=original.message_id, sender=original.owner,
+        sender_officer=f"node:{node.settings.node_id}", to=[original.owner],
+        subject=f"{what}: {rec.agency} — {original.subject}"[:300],
+        body=f"Your message {original.message_id} to {rec.agency} {reason}",
+        language="en", priority=Priority.HIGH.value, priority_rank=Priority.HIGH.rank,
+        handling=original.handling, case_ref=original.case_ref, crime_area=original.crime_area,
+        purpose=original.purpose, categories=[], records=[], evidence=[], created_at=now,
+        received_at=now,
+    )
+    s.add(alert)
+    s.flush()
+    return alert
+
+
+# --------------------------------------------------------------------------- receive
+
+
+@dataclass(frozen=True)
+class Received:
+    receipt: dict[str, Any]
+    duplicate: bool
+    message_id: str | None = None
+    recipient: str | None = None
+    urgent: bool = False
+
+
+class _Keys:
+    """The key store as the envelope module's :class:`KeyResolver`, in one session."""
+
+    def __init__(self, node: Node, s: Session) -> None:
+        self.node, self.s = node, s
+
+    def signing_key(self, agency: str, kid: str) -> Ed25519PublicKey:
+        row = self.s.get(KeyRecord, kid)
+        if row is None or row.alg != "ed25519" or row.owner != agency:
+            raise UnknownKey(f"no signing key {kid} is known for {agency}")
+        if row.revoked_at is not None:
+            raise RevokedKey(f"{agency}'s key {kid} was revoked")
+        pub = load_public("ed25519", row.public_key)
+        assert isinstance(pub, Ed25519PublicKey)
+        return pub
+
+    def decryption_key(self, agency: str, kid: str) -> X25519PrivateKey:
+        row = self.s.get(KeyRecord, kid)
+        if row is None or row.alg != "x25519" or row.owner != agency or row.private_path is None:
+            raise UnknownKey(f"{agency} holds no decryption key {kid}")
+        return self.node.keys.encryption_key(self.s, kid)
+
+
+def _peek(raw: bytes) -> tuple[str, list[str]]:
+    """Sender and recipients as the (not yet verified) header claims them."""
+    header = parse_json(raw)["header"]
+    return str(header["sender"]), [str(r["agency"]) for r in header["recipients"]]
+
+
+def receive_envelope(node: Node, raw: bytes) -> Received:
+    """Accept one envelope from a peer (or from this node), or reject it with a reason.
+
+    Returns the signed receipt (the original one for an exact duplicate).
+    Raises an :class:`EnvelopeRejected` whose ``reason`` says why; then
+    nothing is stored but an audit entry.
+    """
+    max_bytes = node.settings.exchange_envelope_max_bytes
+    try:
+        if len(raw) > max_bytes:
+            raise EnvelopeTooLarge(f"envelope is {len(raw)} bytes, the limit is {max_bytes}",
+                                   size=len(raw), limit=max_bytes)
+        env_id = envelope_id(raw, max_bytes=max_bytes)
+        try:
+            received = _receive(node, raw, env_id)
+        except sa_exc.IntegrityError:
+            # the same envelope committed concurrently (PostgreSQL): now it is a duplicate
+            received = _receive(node, raw, env_id)
+    except EnvelopeRejected as exc:
+        _record_rejection(node, raw, exc)
+        raise
+    if received.urgent and received.recipient and not received.duplicate:
+        broker_of(node).publish(received.recipient, {
+            "event": "urgent-message", "message_id": received.message_id,
+            "recipient": received.recipient})
+    return received
+
+
+def _receive(node: Node, raw: bytes, env_id: str) -> Received:
+    max_bytes = node.settings.exchange_envelope_max_bytes
+    digest = sha256_hex(canonical_json(parse_json(raw)))
+    _, claimed = _peek(raw)
+    with node.uow() as s:
+        now = node.now()
+        existing = s.get(InboxEntry, env_id)
+        if existing is not None:
+            if existing.envelope_sha256 != digest:
+                raise EnvelopeReplayed(f"envelope id {env_id} was already used by another envelope")
+            node.record(s, actor=f"agency:{existing.sender}", action=Action.ENVELOPE_DUPLICATE,
+                        object=f"envelope:{env_id}",
+                        detail={"recipient": existing.recipient, "received_at":
+                                existing.received_at.isoformat()})
+            return Received(existing.receipt, duplicate=True, recipient=existing.recipient)
+        hosted = list(s.scalars(select(Agency.id).where(Agency.hosted.is_(True)).order_by(Agency.id)))
+        target = next((a for a in claimed if a in hosted), None)
+        if target is None:
+            if not hosted:
+                raise WrongRecipient(f"envelope {env_id} is not addressed to this node")
+            target = hosted[0]  # open_envelope names the wrong recipient after the time checks
+        opened = open_envelope(raw, recipient=target, keys=_Keys(node, s), now=now,
+                               max_bytes=max_bytes)
+        message_pk: int | None = None
+        message_id: str | None = None
+        urgent = False
+        if opened.content_type == CONTENT_MESSAGE:
+            msg = _accept_message(node, s, opened.payload, sender=opened.sender,
+                                  recipient=opened.recipient, env_id=env_id, now=now)
+            message_pk, message_id = msg.id, msg.message_id
+            urgent = msg.priority == Priority.URGENT.value
+        elif opened.content_type == CONTENT_STATUS:
+            message_id = _accept_status(node, s, opened.payload, sender=opened.sender,
+                                        recipient=opened.recipient, now=now)
+        else:
+            raise PayloadInvalid(f"content type {opened.content_type} is not accepted here")
+        kid, key = node.keys.signing_key(s, opened.recipient)
+        receipt = sign_receipt(
+            envelope_id=env_id, sender=opened.sender, recipient=opened.recipient,
+            content_type=opened.content_type, envelope_sha256=digest,
+            payload_sha256=opened.payload_digest, received_at=now, kid=kid, key=key)
+        s.add(InboxEntry(
+            envelope_id=env_id, recipient=opened.recipient, sender=opened.sender,
+            sender_kid=opened.sender_kid, content_type=opened.content_type,
+            envelope_sha256=digest, signed_header=opened.signed_header,
+            signature=opened.signature, payload_digest=opened.payload_digest,
+            payload_salt=opened.payload_salt, received_at=now, receipt=receipt,
+            message_pk=message_pk,
+        ))
+        node.record(s, actor=f"agency:{opened.sender}", action=Action.ENVELOPE_ACCEPTED,
+                    object=f"envelope:{env_id}",
+                    detail={"recipient": opened.recipient, "content_type": opened.content_type,
+                            "sender_kid": opened.sender_kid, "message_id": message_id,
+                            "payload_sha256": opened.payload_digest})
+        s.flush()
+    return Received(receipt, duplicate=False, message_id=message_id,
+                    recipient=opened.recipient, urgent=urgent)
+
+
+def _payload_error(exc: ValidationError) -> PayloadInvalid:
+    return PayloadInvalid(f"the payload fails validation: {_first_error(exc)}")
+
+
+def _accept_message(node: Node, s: Session, data: dict[str, Any], *, sender: str, recipient: str,
+                    env_id: str, now: datetime) -> Message:
+    try:
+        payload = MessagePayload.model_validate(data)
+    except ValidationError as exc:
+        raise _payload_error(exc) from None
+    if payload.sender != sender:
+        raise PayloadInvalid(f"the payload claims sender {payload.sender}, the envelope is signed by {sender}")
+    if recipient not in payload.to:
+        raise PayloadInvalid(f"the payload is not addressed to {recipient}")
+    if s.scalars(select(Message.id).where(Message.message_id == payload.message_id,
+                                          Message.owner == recipient)).first() is not None:
+        raise EnvelopeReplayed(f"message {payload.message_id} was already delivered to {recipient}")
+    categories = categories_of(payload.records)
+    resource = Resource(categories, payload.crime_area, payload.handling)
+    actor = Actor(sender, recipient)
+    decision = node.policy.decide(actor, "message", resource, payload.purpose.value, at=now)
+    if not decision.allowed:
+        denied = ReceiverPolicyDenied(
+            f"{recipient}'s node refuses the message: {decision.reason}",
+            code=decision.code.value, clause=_refusal(decision, "receiver")["clause"],
+            basis=decision.basis.to_dict() if decision.basis else None)
+        denied.policy_inputs = (actor, resource, payload.purpose.value, now)  # type: ignore[attr-defined]
+        raise denied
+    node.policy.decide_and_record(node, s, actor=actor, action="message", resource=resource,
+                                  purpose=payload.purpose.value, by=f"node:{node.settings.node_id}",
+                                  side="receiver", at=now)
+    msg = Message(
+        message_id=payload.message_id, owner=recipient, direction="in", thread_id=payload.thread_id,
+        in_reply_to=payload.in_reply_to, sender=sender, sender_officer=payload.sender_officer,
+        to=list(payload.to), subject=clean_subject(payload.subject), body=payload.body,
+        language=payload.language, priority=payload.priority.value,
+        priority_rank=payload.priority.rank, handling=payload.handling.value,
+        case_ref=payload.case_ref, crime_area=payload.crime_area, purpose=payload.purpose.value,
+        categories=sorted(c.value for c in categories),
+        records=[r.to_ftm() for r in payload.records],
+        evidence=[e.model_dump() for e in payload.evidence], created_at=payload.created,
+        received_at=now, envelope_id=env_id, decision=decision.to_dict(),
+    )
+    s.add(msg)
+    s.flush()
+    node.record(s, actor=f"agency:{sender}", action=Action.MESSAGE_RECEIVED,
+                object=f"message:{payload.message_id}", purpose=payload.purpose.value,
+                basis=_basis_text(decision),
+                detail={"recipient": recipient, "envelope_id": env_id,
+                        "priority": payload.priority.value, "handling": payload.handling.value,
+                        "categories": msg.categories,
+                        "obligations": decision.obligations.to_dict() if decision.obligations else None})
+    return msg
+
+
+def _basis_text(decision: Decision) -> str:
+    b = decision.basis
+    return f"{b.agreement_id}@{b.version}#{b.clause_id}" if b else ""
+
+
+def _accept_status(node: Node, s: Session, data: dict[str, Any], *, sender: str, recipient: str,
+                   now: datetime) -> str:
+    try:
+        status = StatusPayload.model_validate(data)
+    except ValidationError as exc:
+        raise _payload_error(exc) from None
+    if status.agency != sender:
+        raise PayloadInvalid(f"{sender} cannot report the state of {status.agency}")
+    rec = s.scalars(
+        select(Recipient).join(Message)
+        .where(Message.message_id == status.message_id, Message.owner == recipient,
+               Message.direction == "out", Recipient.agency == sender)
+    ).first()
+    if rec is None:
+        raise PayloadInvalid(f"{recipient} sent no message {status.message_id} to {sender}")
+    new = RecipientState(status.state)
+    column = "read_at" if new is RecipientState.READ else "acknowledged_at"
+    if getattr(rec, column) is None:
+        setattr(rec, column, status.at)
+    moved = advance(RecipientState(rec.state), new)
+    if moved:
+        rec.state = new.value
+    node.record(s, actor=f"agency:{sender}", action=Action.MESSAGE_STATE,
+                object=f"message:{status.message_id}",
+                detail={"recipient": sender, "state": new.value, "at": status.at.isoformat(),
+                        "by": status.by, "moved": moved})
+    return status.message_id
+
+
+def _record_rejection(node: Node, raw: bytes, exc: EnvelopeRejected) -> None:
+    """The audit entry of a rejection, in its own transaction (the store is untouched)."""
+    env_id: str | None = None
+    sender: str | None = None
+    try:
+        if len(raw) <= node.settings.exchange_envelope_max_bytes:
+            doc = json.loads(raw)
+            header = doc.get("header") if isinstance(doc, dict) else None
+            if isinstance(header, dict):
+                env_id = str(header.get("id"))[:128] if header.get("id") is not None else None
+                sender = str(header.get("sender"))[:40] if header.get("sender") is not None else None
+    except (ValueError, RecursionError):
+        pass
+    with node.uow() as s:
+        inputs = getattr(exc, "policy_inputs", None)
+        if inputs is not None:
+            actor, resource, purpose, at = inputs
+            node.policy.decide_and_record(node, s, actor=actor, action="message",
+                                          resource=resource, purpose=purpose,
+                                          by=f"node:{node.settings.node_id}",
+                                          side="receiver", at=at)
+        node.record(s, actor=f"agency:{sender}" if sender else "unauthenticated",
+                    action=Action.ENVELOPE_REJECTED, object=f"envelope:{env_id or '?'}",
+                    outcome="rejected",
+                    detail={"reason": exc.reason, "detail": exc.detail[:500],
+                            "size": len(raw), "claimed_sender": sender,
+                            **{k: v for k, v in exc.extra.items()
+                               if k in ("code", "clause", "basis")}})
+
+
+# --------------------------------------------------------------------------- counts (tests, CLI)
+
+
+def store_counts(s: Session) -> dict[str, int]:
+    """Rows in the exchange store, by table (for tests and the CLI)."""
+    return {
+        "messages": int(s.scalar(select(func.count()).select_from(Message)) or 0),
+        "recipients": int(s.scalar(select(func.count()).select_from(Recipient)) or 0),
+        "inbox": int(s.scalar(select(func.count()).select_from(InboxEntry)) or 0),
+        "outbox": int(s.scalar(select(func.count()).select_from(OutboxEntry)) or 0),
+    }
+
+
+def outbox_summary(s: Session) -> dict[str, int]:
+    rows = s.execute(select(OutboxEntry.state, func.count()).group_by(OutboxEntry.state)).all()
+    return {str(state): int(n) for state, n in rows}

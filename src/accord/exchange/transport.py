@@ -1,0 +1,158 @@
+"""The federation transport: a port with an HTTP and an in-memory implementation.
+
+The delivery worker hands one sealed envelope and a :class:`Route` to a
+:class:`Transport` and gets a :class:`Delivery`:
+
+* ``accepted``: the receiver stored it (or had it already) and answered with
+  its signed receipt;
+* ``rejected``: the receiver refused it for good (a 4xx problem document with
+  a ``reason``); retrying cannot help;
+* ``retry``: anything else — the peer is down, slow, answered 5xx or 429, or
+  the answer was lost.
+
+:class:`HttpTransport` POSTs to ``{base_url}/federation/v1/envelopes``.
+:class:`InMemoryTransport` calls :func:`accord.exchange.services.receive_envelope`
+of in-process nodes: unit tests inject it instead of patching anything, and
+the worker uses it for agencies hosted on its own node, so local delivery
+takes the very same envelope path. It can also simulate a node that is down
+or answers that get lost after the receiver committed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
+
+import httpx
+
+from accord.crypto.envelope import EnvelopeRejected
+from accord.errors import AccordError
+
+if TYPE_CHECKING:
+    from accord.bootstrap import Node
+
+__all__ = ["ENVELOPES_PATH", "Delivery", "HttpTransport", "InMemoryTransport", "Outcome", "Route",
+           "Transport", "classify"]
+
+ENVELOPES_PATH = "/federation/v1/envelopes"
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    RETRY = "retry"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a recipient agency lives: its node id and that node's base URL (None: here)."""
+
+    node_id: str
+    base_url: str | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    outcome: Outcome
+    receipt: dict[str, Any] | None = None
+    problem: dict[str, Any] | None = None
+    error: str = ""
+
+
+class Transport(Protocol):
+    def send(self, route: Route, envelope: bytes) -> Delivery:
+        """Deliver one envelope; never raises for network or peer trouble."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def classify(status: int, body: Any) -> Delivery:
+    """Turn a peer's HTTP answer into a :class:`Delivery`."""
+    if 200 <= status < 300:
+        if isinstance(body, dict) and isinstance(body.get("receipt"), dict):
+            return Delivery(Outcome.ACCEPTED, receipt=body["receipt"])
+        return Delivery(Outcome.RETRY, error=f"HTTP {status} without a receipt")
+    if status in (408, 425, 429) or status >= 500:
+        return Delivery(Outcome.RETRY, error=f"HTTP {status}")
+    if isinstance(body, dict) and isinstance(body.get("reason"), str):
+        return Delivery(Outcome.REJECTED, problem=body)
+    return Delivery(Outcome.RETRY, error=f"HTTP {status} without a reason")
+
+
+class HttpTransport:
+    """POST envelopes to peers with one pooled, thread-safe httpx client."""
+
+    def __init__(self, *, timeout: float = 10.0, max_connections: int = 16,
+                 client: httpx.Client | None = None) -> None:
+        self._client = client or httpx.Client(
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=max_connections,
+                                max_keepalive_connections=max_connections),
+        )
+
+    def send(self, route: Route, envelope: bytes) -> Delivery:
+        if not route.base_url:
+            return Delivery(Outcome.RETRY, error=f"no address known for node {route.node_id}")
+        try:
+            response = self._client.post(route.base_url.rstrip("/") + ENVELOPES_PATH,
+                                         content=envelope,
+                                         headers={"content-type": "application/json"})
+        except httpx.HTTPError as exc:
+            return Delivery(Outcome.RETRY, error=type(exc).__name__)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return classify(response.status_code, body)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class InMemoryTransport:
+    """Deliver to nodes in this process by calling their receiving service directly."""
+
+    def __init__(self, nodes: Mapping[str, Node] | None = None) -> None:
+        self.nodes: dict[str, Node] = dict(nodes or {})
+        self.down: set[str] = set()
+        self.sent: list[tuple[str, bytes]] = []
+        self._lose_answers = 0
+        self._lock = threading.Lock()
+
+    def lose_answers(self, count: int) -> None:
+        """The next ``count`` deliveries reach the receiver, but its answer is lost."""
+        with self._lock:
+            self._lose_answers = count
+
+    def send(self, route: Route, envelope: bytes) -> Delivery:
+        from accord.exchange.services import receive_envelope
+
+        with self._lock:
+            self.sent.append((route.node_id, envelope))
+        if route.node_id in self.down:
+            return Delivery(Outcome.RETRY, error="ConnectError")
+        node = self.nodes.get(route.node_id)
+        if node is None:
+            return Delivery(Outcome.RETRY, error=f"no node {route.node_id}")
+        try:
+            received = receive_envelope(node, envelope)
+        except EnvelopeRejected as exc:
+            return Delivery(Outcome.REJECTED, problem=exc.to_problem())
+        except AccordError as exc:
+            if exc.status >= 500:
+                return Delivery(Outcome.RETRY, error=type(exc).__name__)
+            return Delivery(Outcome.REJECTED, problem={**exc.to_problem(), "reason": exc.slug})
+        except Exception as exc:  # the receiver failed: like an HTTP 500, try again later
+            return Delivery(Outcome.RETRY, error=type(exc).__name__)
+        with self._lock:
+            if self._lose_answers > 0:
+                self._lose_answers -= 1
+                return Delivery(Outcome.RETRY, error="answer lost")
+        return Delivery(Outcome.ACCEPTED, receipt=received.receipt)
+
+    def close(self) -> None:
+        return None

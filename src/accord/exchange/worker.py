@@ -1,0 +1,291 @@
+"""The outbox delivery worker.
+
+Each round, in three short steps (SQLite serialises writers, so no
+transaction is held while waiting on the network):
+
+1. **claim** (one transaction): take up to ``batch`` pending envelopes whose
+   time has come, count the attempt and *already* set the next attempt time
+   (exponential backoff with jitter, :func:`accord.exchange.domain.backoff_delay`)
+   — a lease: if the process dies while sending, the envelope is simply tried
+   again then. A message recipient moves from ``queued`` to ``sent``.
+2. **send** (no transaction): hand the envelopes to the transport,
+   concurrently; envelopes for agencies hosted here go through the in-process
+   transport, the same envelope path.
+3. **settle** (one transaction): an accepted envelope's signed receipt is
+   verified with the recipient agency's key and stored as proof of delivery
+   (recipient ``delivered``); a rejected one is final (recipient ``refused``
+   with the receiver's reason, and an alert in the sender's inbox); anything
+   else waits for its next attempt, unless the envelope has been trying for
+   longer than ``exchange_dead_letter_after_seconds``: then it is a dead
+   letter, and the sender gets an alert.
+
+Exactly-once as users see it comes from the two ends together: the outbox
+retries until it holds a receipt (at-least-once), and the receiver keys its
+store by envelope id, answering a repeated envelope with the original receipt
+and storing nothing new.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from accord.audit.tags import Action
+from accord.bootstrap import Node
+from accord.crypto.canonical import sha256_hex
+from accord.crypto.keys import load_public
+from accord.errors import SignatureInvalid
+from accord.exchange.domain import CONTENT_MESSAGE, RecipientState, advance, backoff_delay
+from accord.exchange.events import broker_of
+from accord.exchange.models import OutboxEntry, Recipient
+from accord.exchange.receipts import verify_receipt
+from accord.exchange.services import alert_sender
+from accord.exchange.transport import Delivery, InMemoryTransport, Outcome, Route, Transport
+from accord.parties.models import KeyRecord, Peer
+
+__all__ = ["DeliveryWorker"]
+
+log = logging.getLogger("accord.exchange")
+
+
+@dataclass(frozen=True)
+class _Job:
+    outbox_id: int
+    envelope: bytes
+    route: Route
+
+
+class DeliveryWorker:
+    """Delivers the outbox; ``run_once`` for tests, ``start``/``stop`` for the server."""
+
+    def __init__(
+        self, node: Node, *, transport: Transport, local: Transport | None = None,
+        rng: random.Random | None = None, concurrency: int | None = None,
+        batch: int | None = None,
+    ) -> None:
+        st = node.settings
+        self.node = node
+        self.transport = transport
+        self.local = local or InMemoryTransport({st.node_id: node})
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
+        self.concurrency = concurrency or st.exchange_worker_concurrency
+        self.batch = batch or st.exchange_worker_batch
+        self._rng_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool = (ThreadPoolExecutor(self.concurrency, thread_name_prefix="accord-deliver")
+                      if self.concurrency > 1 else None)
+
+    # -- running ------------------------------------------------------------
+    def wake(self) -> None:
+        """Look at the outbox now (after a message was queued)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="accord-outbox", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self.transport.close()
+
+    def _loop(self) -> None:
+        poll = self.node.settings.exchange_worker_poll_seconds
+        while not self._stop.is_set():
+            try:
+                done = self.run_once()
+            except Exception as exc:  # keep delivering after a database hiccup
+                log.error("outbox round failed: %s", type(exc).__name__)
+                done = 0
+            if done == 0:
+                self._wake.wait(poll)
+                self._wake.clear()
+
+    def drain(self, rounds: int = 1000) -> int:
+        """Run rounds until nothing is due (tests, the CLI); returns envelopes handled."""
+        total = 0
+        for _ in range(rounds):
+            done = self.run_once()
+            if done == 0:
+                break
+            total += done
+        return total
+
+    # -- one round ----------------------------------------------------------
+    def run_once(self) -> int:
+        jobs = self._claim()
+        if not jobs:
+            return 0
+        if self._pool is not None and len(jobs) > 1:
+            deliveries = list(self._pool.map(self._send, jobs))
+        else:
+            deliveries = [self._send(job) for job in jobs]
+        self._settle(jobs, deliveries)
+        return len(jobs)
+
+    def _delay(self, attempt: int) -> float:
+        st = self.node.settings
+        with self._rng_lock:
+            return backoff_delay(attempt, base=st.exchange_retry_base_seconds,
+                                 cap=st.exchange_retry_max_seconds, rng=self.rng)
+
+    def _claim(self) -> list[_Job]:
+        own = self.node.settings.node_id
+        with self.node.uow() as s:
+            now = self.node.now()
+            rows = list(s.scalars(
+                select(OutboxEntry)
+                .where(OutboxEntry.state == "pending", OutboxEntry.next_attempt_at <= now)
+                .order_by(OutboxEntry.next_attempt_at, OutboxEntry.id)
+                .limit(self.batch)
+                .with_for_update(skip_locked=True)
+            ))
+            if not rows:
+                return []
+            peers = {p.node_id: p.base_url for p in s.scalars(select(Peer))}
+            pks = [r.recipient_pk for r in rows if r.recipient_pk is not None]
+            recipients = {r.id: r for r in s.scalars(select(Recipient).where(Recipient.id.in_(pks)))}
+            jobs = []
+            for row in rows:
+                row.attempts += 1
+                row.last_attempt_at = now
+                row.next_attempt_at = now + timedelta(seconds=self._delay(row.attempts))
+                rec = recipients.get(row.recipient_pk) if row.recipient_pk is not None else None
+                if rec is not None and advance(RecipientState(rec.state), RecipientState.SENT):
+                    rec.state, rec.sent_at = RecipientState.SENT.value, now
+                route = Route(own, None) if row.node_id == own else Route(row.node_id, peers.get(row.node_id))
+                jobs.append(_Job(row.id, row.envelope.encode("utf-8"), route))
+            return jobs
+
+    def _send(self, job: _Job) -> Delivery:
+        transport = self.local if job.route.node_id == self.node.settings.node_id else self.transport
+        try:
+            return transport.send(job.route, job.envelope)
+        except Exception as exc:  # a transport must not raise; if it does, try again later
+            return Delivery(Outcome.RETRY, error=type(exc).__name__)
+
+    def _settle(self, jobs: list[_Job], deliveries: list[Delivery]) -> None:
+        alerts: list[tuple[str, dict[str, Any]]] = []
+        with self.node.uow() as s:
+            now = self.node.now()
+            dead_after = self.node.settings.exchange_dead_letter_after_seconds
+            for job, delivery in zip(jobs, deliveries, strict=True):
+                row = s.get(OutboxEntry, job.outbox_id)
+                if row is None or row.state != "pending":
+                    continue
+                rec = s.get(Recipient, row.recipient_pk) if row.recipient_pk is not None else None
+                if delivery.outcome is Outcome.ACCEPTED:
+                    try:
+                        self._verify(s, row, delivery.receipt or {})
+                    except SignatureInvalid as exc:
+                        delivery = Delivery(Outcome.RETRY, error=f"bad receipt: {exc.detail}")
+                    else:
+                        self._delivered(s, row, rec, delivery.receipt or {})
+                        continue
+                if delivery.outcome is Outcome.REJECTED:
+                    alert = self._rejected(s, row, rec, delivery.problem or {})
+                    if alert:
+                        alerts.append(alert)
+                    continue
+                row.last_error = delivery.error[:500]
+                if (now - row.created_at).total_seconds() >= dead_after:
+                    alert = self._dead(s, row, rec)
+                    if alert:
+                        alerts.append(alert)
+        broker = broker_of(self.node)
+        for agency, event in alerts:
+            broker.publish(agency, event)
+
+    def _verify(self, s: Session, row: OutboxEntry, receipt: dict[str, Any]) -> None:
+        body = receipt.get("body")
+        kid = body.get("kid") if isinstance(body, dict) else None
+        key = s.get(KeyRecord, kid) if isinstance(kid, str) else None
+        if key is None or key.owner != row.recipient or key.alg != "ed25519" or key.revoked_at:
+            raise SignatureInvalid(f"the receipt is not signed by a valid key of {row.recipient}")
+        pub = load_public("ed25519", key.public_key)
+        assert isinstance(pub, Ed25519PublicKey)
+        verify_receipt(receipt, envelope_id=row.envelope_id, recipient=row.recipient,
+                       envelope_sha256=sha256_hex(row.envelope.encode("utf-8")), public_key=pub)
+
+    def _delivered(self, s: Session, row: OutboxEntry, rec: Recipient | None,
+                   receipt: dict[str, Any]) -> None:
+        now = self.node.now()
+        row.state, row.finished_at, row.receipt, row.last_error = "done", now, receipt, None
+        if rec is not None:
+            if advance(RecipientState(rec.state), RecipientState.DELIVERED):
+                rec.state = RecipientState.DELIVERED.value
+            if rec.delivered_at is None:
+                rec.delivered_at = now
+            rec.receipt = receipt
+        self.node.record(
+            s, actor=f"node:{self.node.settings.node_id}", action=Action.ENVELOPE_DELIVERED,
+            object=f"envelope:{row.envelope_id}",
+            detail={"sender": row.sender, "recipient": row.recipient,
+                    "content_type": row.content_type, "attempts": row.attempts,
+                    "message_id": rec.message.message_id if rec is not None else None,
+                    "receipt_kid": receipt.get("body", {}).get("kid")})
+
+    def _rejected(self, s: Session, row: OutboxEntry, rec: Recipient | None,
+                  problem: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        now = self.node.now()
+        row.state, row.finished_at, row.problem = "rejected", now, problem
+        reason = str(problem.get("reason", "rejected"))
+        detail = str(problem.get("detail", ""))[:1000]
+        self.node.record(
+            s, actor=f"node:{self.node.settings.node_id}", action=Action.MESSAGE_REFUSED,
+            object=f"envelope:{row.envelope_id}", outcome="rejected",
+            detail={"recipient": row.recipient, "content_type": row.content_type,
+                    "reason": reason, "detail": detail, "clause": problem.get("clause")})
+        if rec is None or not advance(RecipientState(rec.state), RecipientState.REFUSED):
+            return None
+        rec.state, rec.refused_at = RecipientState.REFUSED.value, now
+        rec.refusal = {"side": "receiver", "code": problem.get("code") or reason, "reason": detail,
+                       "basis": problem.get("basis"), "clause": problem.get("clause"),
+                       "problem": reason}
+        alert = alert_sender(self.node, s, rec, what="Refused",
+                             reason=f"was refused by the receiving node ({reason}): {detail}")
+        return rec.message.owner, {"event": "alert", "kind": "refused", "message_id": alert.message_id,
+                                   "about": rec.message.message_id, "recipient": rec.agency}
+
+    def _dead(self, s: Session, row: OutboxEntry, rec: Recipient | None
+              ) -> tuple[str, dict[str, Any]] | None:
+        now = self.node.now()
+        row.state, row.finished_at = "dead", now
+        self.node.record(
+            s, actor=f"node:{self.node.settings.node_id}", action=Action.MESSAGE_DEAD_LETTER,
+            object=f"envelope:{row.envelope_id}", outcome="failed",
+            detail={"recipient": row.recipient, "content_type": row.content_type,
+                    "attempts": row.attempts, "last_error": row.last_error,
+                    "message_id": rec.message.message_id if rec is not None else None})
+        if rec is None or row.content_type != CONTENT_MESSAGE:
+            return None
+        if not advance(RecipientState(rec.state), RecipientState.DEAD_LETTER):
+            return None
+        rec.state, rec.dead_at = RecipientState.DEAD_LETTER.value, now
+        hours = self.node.settings.exchange_dead_letter_after_seconds / 3600
+        alert = alert_sender(
+            self.node, s, rec, what="Undeliverable",
+            reason=(f"could not be delivered after {row.attempts} attempts over {hours:g} h "
+                    f"(last error: {row.last_error}); it is kept as a dead letter."))
+        return rec.message.owner, {"event": "alert", "kind": "dead-letter",
+                                   "message_id": alert.message_id,
+                                   "about": rec.message.message_id, "recipient": rec.agency}
