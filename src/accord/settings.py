@@ -25,7 +25,7 @@ from pydantic_settings import (
 
 from accord.errors import ConfigurationError
 
-DEFAULT_SECRET = "insecure-development-secret-change-me"  # noqa: S105 - the sentinel we refuse
+DEFAULT_SECRET = "insecure-development-secret-change-me"
 Mode = Literal["development", "test", "production"]
 
 
@@ -127,6 +127,18 @@ def _config_path(overrides: dict[str, Any], config_file: Path | None) -> Path | 
     data_dir = overrides.get("data_dir") or os.environ.get("ACCORD_DATA_DIR") or "var/node"
     candidate = Path(data_dir) / "accord.toml"
     return candidate if candidate.exists() else None
+
+
+def agreements_dir_setting() -> Path | None:
+    """The agreements folder named by the settings, for tools that run without a node.
+
+    Secrets are not needed to read it, so it is read in development mode.
+    """
+    try:
+        folder = load_settings(mode="development").resolved_agreements_dir
+    except ConfigurationError:
+        return None
+    return folder if folder.is_dir() else None
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -9,7 +9,6 @@ well under a millisecond.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -36,9 +35,12 @@ AGREEMENTS_DIR_ENV = "ACCORD_AGREEMENTS_DIR"
 
 
 def default_agreements_dir() -> Path | None:
-    """The folder named by ``ACCORD_AGREEMENTS_DIR``, if set (the only place it is read)."""
-    value = os.environ.get(AGREEMENTS_DIR_ENV, "").strip()
-    return Path(value) if value else None
+    """The agreements folder the node's settings name (``ACCORD_AGREEMENTS_DIR``, the
+    TOML file, or ``<data_dir>/agreements``), if it exists; read through the one
+    settings object."""
+    from accord.settings import agreements_dir_setting
+
+    return agreements_dir_setting()
 
 
 def resolve_agreements_dir(option: str | Path | None) -> Path:

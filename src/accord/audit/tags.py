@@ -53,6 +53,7 @@ class Action(StrEnum):
     MESSAGE_REFUSED = "exchange:message:refused"
     MESSAGE_DEAD_LETTER = "exchange:message:dead-letter"
     MESSAGE_DENIED = "exchange:message:denied"
+    MESSAGE_FAILED = "exchange:message:failed"
     ENVELOPE_ACCEPTED = "exchange:envelope:accepted"
     ENVELOPE_DUPLICATE = "exchange:envelope:duplicate"
     ENVELOPE_REJECTED = "exchange:envelope:rejected"

@@ -30,6 +30,7 @@ from accord.agreements import (
     load_registry,
     resolve_agreements_dir,
 )
+from accord.clock import SystemClock
 from accord.errors import AccordError
 
 app = typer.Typer(
@@ -62,7 +63,7 @@ def _registry(folder: Path | None) -> Registry:
 def parse_at(text: str | None) -> datetime:
     """``--at``: a date (00:00 UTC) or a datetime (naive means UTC); default now."""
     if not text:
-        return datetime.now(UTC).replace(microsecond=0)
+        return SystemClock().now().replace(microsecond=0)
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)

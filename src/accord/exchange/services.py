@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -48,7 +49,7 @@ from accord.crypto.envelope import (
     seal,
 )
 from accord.crypto.keys import load_public
-from accord.errors import PermissionDenied, ValidationFailed
+from accord.errors import AccordError, PermissionDenied, ValidationFailed
 from accord.exchange.domain import (
     CONTENT_MESSAGE,
     CONTENT_STATUS,
@@ -78,6 +79,7 @@ __all__ = [
     "Received",
     "acknowledge",
     "alert_sender",
+    "audited",
     "list_messages",
     "outbox_summary",
     "proof_of",
@@ -89,25 +91,41 @@ __all__ = [
 ]
 
 Box = str  # inbox | sent | all
+T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _require(node: Node, s: Session, principal: Principal, permission: Permission, obj: str) -> None:
+def audited(node: Node, *, actor: str, obj: str, fn: Callable[[Session], T]) -> T:
+    """Run ``fn`` in one transaction; a refusal or bad input is audited after the rollback.
+
+    Services write their audit entries in the caller's transaction, so an
+    error would take its entry down with it; this wrapper (used by the routes
+    and the command line) writes one ``exchange:message:denied`` (403) or
+    ``exchange:message:failed`` (other 4xx) entry in a transaction of its own.
+    """
     try:
-        principal.require(permission)
-    except PermissionDenied as exc:
-        node.record(s, actor=principal.actor, action=Action.MESSAGE_DENIED, object=obj,
-                    outcome="denied", detail={"permission": permission.value, "reason": exc.detail})
+        with node.uow() as s:
+            return fn(s)
+    except AccordError as exc:
+        if exc.status < 500 and not isinstance(exc, EnvelopeRejected):
+            with node.uow() as s:
+                node.record(
+                    s, actor=actor,
+                    action=Action.MESSAGE_DENIED if exc.status == 403 else Action.MESSAGE_FAILED,
+                    object=obj, outcome=exc.slug,
+                    detail={"detail": exc.detail[:500],
+                            **{k: v for k, v in exc.extra.items() if isinstance(v, str | int)}})
         raise
 
 
-def _check_clearance(node: Node, s: Session, principal: Principal, handling: str, obj: str) -> None:
+def _require(principal: Principal, permission: Permission) -> None:
+    principal.require(permission)
+
+
+def _check_clearance(principal: Principal, handling: str) -> None:
     if Handling(handling).rank > principal.clearance.rank:
-        node.record(s, actor=principal.actor, action=Action.MESSAGE_DENIED, object=obj,
-                    outcome="denied", detail={"handling": handling,
-                                              "clearance": principal.clearance.value})
         raise PermissionDenied(
             f"handling code {handling} is above your clearance {principal.clearance.value}",
             handling=handling, clearance=principal.clearance.value)
@@ -190,10 +208,9 @@ def send_message(node: Node, s: Session, principal: Principal, cmd: MessageCreat
     :class:`ValidationFailed` / :class:`UnknownRecipient` for a bad message
     (nothing stored) and :class:`PermissionDenied` above the officer's clearance.
     """
-    obj = "message:new"
-    _require(node, s, principal, Permission.MESSAGES_SEND, obj)
+    _require(principal, Permission.MESSAGES_SEND)
     sender = principal.agency_id
-    _check_clearance(node, s, principal, cmd.handling.value, obj)
+    _check_clearance(principal, cmd.handling.value)
     recipients = list(dict.fromkeys(cmd.to))
     if sender in recipients:
         raise ValidationFailed(f"{sender} cannot send a message to itself", field="to")
@@ -323,7 +340,7 @@ def list_messages(
     ``inbox`` lists received messages and alerts, urgent first then newest;
     ``sent`` the sent ones, newest first; a thread is listed oldest first.
     """
-    _require(node, s, principal, Permission.MESSAGES_READ, "messages")
+    _require(principal, Permission.MESSAGES_READ)
     if box not in ("inbox", "sent", "all"):
         raise ValidationFailed("box is inbox, sent or all", field="box")
     stmt = select(Message).where(Message.owner == principal.agency_id,
@@ -351,9 +368,9 @@ def list_messages(
 def read_message(node: Node, s: Session, principal: Principal, message_id: str) -> Message:
     """Open one message; the first read of a received message is reported to its sender."""
     obj = f"message:{message_id}"
-    _require(node, s, principal, Permission.MESSAGES_READ, obj)
+    _require(principal, Permission.MESSAGES_READ)
     msg = _own_copy(s, principal.agency_id, message_id)
-    _check_clearance(node, s, principal, msg.handling, obj)
+    _check_clearance(principal, msg.handling)
     now = node.now()
     first = msg.direction == "in" and msg.read_at is None
     if first:
@@ -367,9 +384,9 @@ def read_message(node: Node, s: Session, principal: Principal, message_id: str) 
 def acknowledge(node: Node, s: Session, principal: Principal, message_id: str) -> Message:
     """Acknowledge a received message (reading it first if nobody has); idempotent."""
     obj = f"message:{message_id}"
-    _require(node, s, principal, Permission.MESSAGES_SEND, obj)
+    _require(principal, Permission.MESSAGES_SEND)
     msg = _own_copy(s, principal.agency_id, message_id)
-    _check_clearance(node, s, principal, msg.handling, obj)
+    _check_clearance(principal, msg.handling)
     if msg.direction != "in":
         raise ValidationFailed("only received messages are acknowledged", field="message_id")
     now = node.now()

@@ -52,9 +52,17 @@ from accord.exchange.services import alert_sender
 from accord.exchange.transport import Delivery, InMemoryTransport, Outcome, Route, Transport
 from accord.parties.models import KeyRecord, Peer
 
-__all__ = ["DeliveryWorker"]
+__all__ = ["WORKER_KEY", "DeliveryWorker", "wake_worker"]
 
 log = logging.getLogger("accord.exchange")
+WORKER_KEY = "exchange.worker"
+
+
+def wake_worker(node: Node) -> None:
+    """Tell this process's worker (if it runs) that the outbox has something new."""
+    worker = node.extras.get(WORKER_KEY)
+    if isinstance(worker, DeliveryWorker):
+        worker.wake()
 
 
 @dataclass(frozen=True)

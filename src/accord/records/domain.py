@@ -143,6 +143,9 @@ class Reader:
     agency_id: str | None
     clearance: Handling
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "clearance", Handling(self.clearance))
+
     @property
     def country(self) -> str | None:
         return self.agency_id[:2] if self.agency_id else None

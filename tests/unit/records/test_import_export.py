@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from accord.agreements import Handling
 from accord.audit.tags import Action
 from accord.bootstrap import Node
 from accord.cli.main import app
@@ -155,7 +156,7 @@ def test_export_round_trip(node: Node, tmp_path: Path) -> None:
         json.loads(x)["entity"]["id"]: json.loads(x) for x in source}
     # Exports are filtered by clearance like every read.
     low = io.StringIO()
-    assert records.export_records(node, low, reader=Reader("ES-PN/garcia", "ES-PN", "H2")).withheld == 1  # type: ignore[arg-type]
+    assert records.export_records(node, low, reader=Reader("ES-PN/garcia", "ES-PN", Handling.H2)).withheld == 1
     assert "p2" not in low.getvalue()
     exports = [e for e in audit(node) if e.action == Action.RECORD_EXPORTED]
     assert [e.detail["count"] for e in exports] == [3, 2]
