@@ -30,7 +30,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from accord.agreements import Actor, Decision, Handling, Resource
+from accord.agreements import Actor, Decision, DecisionCode, Handling, Resource
 from accord.audit.tags import Action
 from accord.auth.domain import Principal
 from accord.auth.permissions import Permission
@@ -76,7 +76,9 @@ from accord.exchange.schemas import MessageCreate, ReplyCreate
 from accord.parties.models import Agency, KeyRecord
 
 __all__ = [
+    "DOMESTIC",
     "Received",
+    "Verdict",
     "acknowledge",
     "alert_sender",
     "audited",
@@ -186,15 +188,69 @@ def _own_copy(s: Session, agency: str, message_id: str) -> Message:
     return msg
 
 
-def _refusal(decision: Decision, side: str) -> dict[str, Any]:
-    basis = decision.basis
-    return {
-        "side": side,
-        "code": decision.code.value,
-        "reason": decision.reason,
-        "basis": basis.to_dict() if basis else None,
-        "clause": f"{basis.agreement_id} v{basis.version} clause {basis.clause_id}" if basis else None,
-    }
+@dataclass(frozen=True)
+class Verdict:
+    """A policy decision as the exchange uses it (a PDP decision, or a domestic exchange)."""
+
+    allowed: bool
+    code: str
+    reason: str
+    basis: dict[str, Any] | None
+    obligations: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, decision: Decision) -> Verdict:
+        data = decision.to_dict()
+        return cls(decision.allowed, decision.code.value, decision.reason, data["basis"],
+                   data["obligations"])
+
+    @property
+    def clause(self) -> str | None:
+        b = self.basis
+        return f"{b['agreement_id']} v{b['version']} clause {b['clause_id']}" if b else None
+
+    @property
+    def basis_text(self) -> str:
+        b = self.basis
+        return f"{b['agreement_id']}@{b['version']}#{b['clause_id']}" if b else ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"allowed": self.allowed, "code": self.code, "reason": self.reason,
+                "basis": self.basis, "obligations": self.obligations}
+
+    def refusal(self, side: str) -> dict[str, Any]:
+        return {"side": side, "code": self.code, "reason": self.reason, "basis": self.basis,
+                "clause": self.clause}
+
+
+DOMESTIC = "domestic"
+
+
+def _policy(node: Node, s: Session, *, actor: Actor, resource: Resource, purpose: str, by: str,
+            side: str, at: datetime, record: bool = True) -> Verdict:
+    """Ask the policy decision point about one flow and audit the answer.
+
+    Agreements are between countries: two agencies of one country (on this node
+    or not) exchange under national law, so when no agreement names them the
+    flow is allowed as ``domestic``; every other answer is the PDP's own.
+    """
+    decision = node.policy.decide(actor, "message", resource, purpose, at)
+    if (not decision.allowed and decision.code is DecisionCode.NO_AGREEMENT
+            and actor.agency[:2] == actor.counterpart[:2]):
+        verdict = Verdict(True, DOMESTIC,
+                          f"Allowed: {actor.agency} and {actor.counterpart} are both in "
+                          f"{actor.agency[:2]}; a domestic exchange is governed by national law, "
+                          "not by an agreement between countries.", None, None)
+    else:
+        verdict = Verdict.of(decision)
+    if record:
+        node.record(s, actor=by, action=Action.POLICY_DECISION,
+                    object=f"flow:{actor.agency}->{actor.counterpart}:message", purpose=purpose,
+                    basis=verdict.basis_text or (DOMESTIC if verdict.code == DOMESTIC else ""),
+                    outcome="allow" if verdict.allowed else "deny",
+                    detail={"side": side, "decision": verdict.to_dict(),
+                            "resource": resource.to_dict()})
+    return verdict
 
 
 # --------------------------------------------------------------------------- send
@@ -234,11 +290,10 @@ def send_message(node: Node, s: Session, principal: Principal, cmd: MessageCreat
     try:
         resource = Resource(categories, cmd.crime_area, cmd.handling)
         decisions = {
-            r: node.policy.decide_and_record(
-                node, s, actor=Actor(sender, r, officer=principal.username,
-                                     clearance=principal.clearance.value),
-                action="message", resource=resource, purpose=cmd.purpose.value,
-                by=principal.actor, side="sender", at=now)
+            r: _policy(node, s, actor=Actor(sender, r, officer=principal.username,
+                                            clearance=principal.clearance.value),
+                       resource=resource, purpose=cmd.purpose.value, by=principal.actor,
+                       side="sender", at=now)
             for r in recipients
         }
     except ValueError as exc:
@@ -276,7 +331,7 @@ def send_message(node: Node, s: Session, principal: Principal, cmd: MessageCreat
                         state=RecipientState.QUEUED.value)
         if not decision.allowed:
             rec.state, rec.refused_at = RecipientState.REFUSED.value, now
-            rec.refusal = _refusal(decision, "sender")
+            rec.refusal = decision.refusal("sender")
         s.add(rec)
         s.flush()
         if decision.allowed and payload is not None:
@@ -459,6 +514,8 @@ class Received:
     message_id: str | None = None
     recipient: str | None = None
     urgent: bool = False
+    sender: str | None = None
+    handling: str = "H0"
 
 
 class _Keys:
@@ -514,7 +571,8 @@ def receive_envelope(node: Node, raw: bytes) -> Received:
     if received.urgent and received.recipient and not received.duplicate:
         broker_of(node).publish(received.recipient, {
             "event": "urgent-message", "message_id": received.message_id,
-            "recipient": received.recipient})
+            "recipient": received.recipient, "sender": received.sender,
+            "handling": received.handling})
     return received
 
 
@@ -544,11 +602,12 @@ def _receive(node: Node, raw: bytes, env_id: str) -> Received:
         message_pk: int | None = None
         message_id: str | None = None
         urgent = False
+        handling = "H0"
         if opened.content_type == CONTENT_MESSAGE:
             msg = _accept_message(node, s, opened.payload, sender=opened.sender,
                                   recipient=opened.recipient, env_id=env_id, now=now)
             message_pk, message_id = msg.id, msg.message_id
-            urgent = msg.priority == Priority.URGENT.value
+            urgent, handling = msg.priority == Priority.URGENT.value, msg.handling
         elif opened.content_type == CONTENT_STATUS:
             message_id = _accept_status(node, s, opened.payload, sender=opened.sender,
                                         recipient=opened.recipient, now=now)
@@ -574,7 +633,8 @@ def _receive(node: Node, raw: bytes, env_id: str) -> Received:
                             "payload_sha256": opened.payload_digest})
         s.flush()
     return Received(receipt, duplicate=False, message_id=message_id,
-                    recipient=opened.recipient, urgent=urgent)
+                    recipient=opened.recipient, urgent=urgent, sender=opened.sender,
+                    handling=handling)
 
 
 def _payload_error(exc: ValidationError) -> PayloadInvalid:
@@ -597,17 +657,17 @@ def _accept_message(node: Node, s: Session, data: dict[str, Any], *, sender: str
     categories = categories_of(payload.records)
     resource = Resource(categories, payload.crime_area, payload.handling)
     actor = Actor(sender, recipient)
-    decision = node.policy.decide(actor, "message", resource, payload.purpose.value, at=now)
+    by = f"node:{node.settings.node_id}"
+    decision = _policy(node, s, actor=actor, resource=resource, purpose=payload.purpose.value,
+                       by=by, side="receiver", at=now, record=False)
     if not decision.allowed:
         denied = ReceiverPolicyDenied(
             f"{recipient}'s node refuses the message: {decision.reason}",
-            code=decision.code.value, clause=_refusal(decision, "receiver")["clause"],
-            basis=decision.basis.to_dict() if decision.basis else None)
+            code=decision.code, clause=decision.clause, basis=decision.basis)
         denied.policy_inputs = (actor, resource, payload.purpose.value, now)  # type: ignore[attr-defined]
         raise denied
-    node.policy.decide_and_record(node, s, actor=actor, action="message", resource=resource,
-                                  purpose=payload.purpose.value, by=f"node:{node.settings.node_id}",
-                                  side="receiver", at=now)
+    _policy(node, s, actor=actor, resource=resource, purpose=payload.purpose.value, by=by,
+            side="receiver", at=now)
     msg = Message(
         message_id=payload.message_id, owner=recipient, direction="in", thread_id=payload.thread_id,
         in_reply_to=payload.in_reply_to, sender=sender, sender_officer=payload.sender_officer,
@@ -624,17 +684,11 @@ def _accept_message(node: Node, s: Session, data: dict[str, Any], *, sender: str
     s.flush()
     node.record(s, actor=f"agency:{sender}", action=Action.MESSAGE_RECEIVED,
                 object=f"message:{payload.message_id}", purpose=payload.purpose.value,
-                basis=_basis_text(decision),
+                basis=decision.basis_text,
                 detail={"recipient": recipient, "envelope_id": env_id,
                         "priority": payload.priority.value, "handling": payload.handling.value,
-                        "categories": msg.categories,
-                        "obligations": decision.obligations.to_dict() if decision.obligations else None})
+                        "categories": msg.categories, "obligations": decision.obligations})
     return msg
-
-
-def _basis_text(decision: Decision) -> str:
-    b = decision.basis
-    return f"{b.agreement_id}@{b.version}#{b.clause_id}" if b else ""
 
 
 def _accept_status(node: Node, s: Session, data: dict[str, Any], *, sender: str, recipient: str,
@@ -683,10 +737,8 @@ def _record_rejection(node: Node, raw: bytes, exc: EnvelopeRejected) -> None:
         inputs = getattr(exc, "policy_inputs", None)
         if inputs is not None:
             actor, resource, purpose, at = inputs
-            node.policy.decide_and_record(node, s, actor=actor, action="message",
-                                          resource=resource, purpose=purpose,
-                                          by=f"node:{node.settings.node_id}",
-                                          side="receiver", at=at)
+            _policy(node, s, actor=actor, resource=resource, purpose=purpose,
+                    by=f"node:{node.settings.node_id}", side="receiver", at=at)
         node.record(s, actor=f"agency:{sender}" if sender else "unauthenticated",
                     action=Action.ENVELOPE_REJECTED, object=f"envelope:{env_id or '?'}",
                     outcome="rejected",

@@ -272,7 +272,8 @@ class DeliveryWorker:
         alert = alert_sender(self.node, s, rec, what="Refused",
                              reason=f"was refused by the receiving node ({reason}): {detail}")
         return rec.message.owner, {"event": "alert", "kind": "refused", "message_id": alert.message_id,
-                                   "about": rec.message.message_id, "recipient": rec.agency}
+                                   "about": rec.message.message_id, "recipient": rec.agency,
+                                   "handling": rec.message.handling}
 
     def _dead(self, s: Session, row: OutboxEntry, rec: Recipient | None
               ) -> tuple[str, dict[str, Any]] | None:
@@ -296,4 +297,5 @@ class DeliveryWorker:
                     f"(last error: {row.last_error}); it is kept as a dead letter."))
         return rec.message.owner, {"event": "alert", "kind": "dead-letter",
                                    "message_id": alert.message_id,
-                                   "about": rec.message.message_id, "recipient": rec.agency}
+                                   "about": rec.message.message_id, "recipient": rec.agency,
+                                   "handling": rec.message.handling}

@@ -17,8 +17,10 @@ import accord
 from accord.bootstrap import Node
 from accord.clock import OffsetClock
 from accord.errors import NotFound
+from accord.exchange.transport import HttpTransport
+from accord.exchange.worker import WORKER_KEY, DeliveryWorker
 from accord.web import federation, problems
-from accord.web.api import audit, auth, parties
+from accord.web.api import audit, auth, messages, parties
 from accord.web.api import policy as policy_api
 from accord.web.api import records as records_api
 from accord.web.deps import NodeDep
@@ -67,11 +69,22 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(_checkpointer(node))] if background else []
+        worker = None
+        if background:
+            st = node.settings
+            worker = DeliveryWorker(node, transport=HttpTransport(
+                timeout=st.exchange_http_timeout_seconds,
+                max_connections=st.exchange_worker_concurrency))
+            node.extras[WORKER_KEY] = worker
+            worker.start()
         try:
             yield
         finally:
             for task in tasks:
                 task.cancel()
+            if worker is not None:
+                await asyncio.to_thread(worker.stop)
+                node.extras.pop(WORKER_KEY, None)
             if background:
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(_checkpoint_if_grown, node, -1)
@@ -91,6 +104,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(parties.router)
     app.include_router(audit.router)
+    app.include_router(messages.router)
     app.include_router(records_api.router)
     app.include_router(policy_api.router)
     app.include_router(federation.router)

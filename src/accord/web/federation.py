@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
+from accord.exchange import services as exchange
 from accord.parties import services as parties
 from accord.web.deps import NodeDep, SessionDep
 
@@ -16,3 +18,19 @@ router = APIRouter(prefix="/federation/v1", tags=["federation"])
 def node_descriptor(s: SessionDep, node: NodeDep) -> dict[str, Any]:
     """This node's id, agencies, public keys and fingerprints, signed by the node key."""
     return parties.node_descriptor(node, s)
+
+
+@router.post("/envelopes")
+async def receive_envelope(request: Request, node: NodeDep) -> dict[str, Any]:
+    """Accept one envelope; answer with the recipient's signed receipt (the original one
+    for a repeated envelope) or a problem document whose ``reason`` says why it was refused."""
+    limit = node.settings.exchange_envelope_max_bytes
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():  # stop reading past the limit
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+    received = await run_in_threadpool(exchange.receive_envelope, node, b"".join(chunks))
+    return {"receipt": received.receipt, "duplicate": received.duplicate}
