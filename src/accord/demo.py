@@ -8,6 +8,7 @@ unless ``fresh`` is asked.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -21,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from accord.bootstrap import build_node
+from accord.bootstrap import Node, build_node
 from accord.errors import AccordError, ConfigurationError, PeerError
 from accord.lifecycle import AgencySpec, init_node
 from accord.parties import services as parties
@@ -41,6 +42,7 @@ KNOWN_AGENCIES: dict[str, list[AgencySpec]] = {
     "IT": [AgencySpec("IT-PS", "Polizia di Stato", "police"),
            AgencySpec("IT-ADM", "Agenzia delle Dogane e dei Monopoli", "customs")],
 }
+Say = Callable[[str], None]
 DEMO_PASSWORD_SUFFIX = "-demo-password"
 
 
@@ -72,9 +74,9 @@ class DemoNode:
     process: subprocess.Popen[bytes] | None = None
 
 
-def demo_officers(country: str) -> list[tuple[str, str, list[str], str]]:
-    """(username, agency, roles, clearance) for a country's node."""
-    first, second = agencies_for(country)
+def demo_officers(country: str, agencies: list[AgencySpec]) -> list[tuple[str, str, list[str], str]]:
+    """(username, agency, roles, clearance): easy-to-type demo logins for a country's node."""
+    first, second = agencies[0], agencies[-1]
     cc = country.lower()
     return [
         (f"{cc}.admin", first.id, ["admin"], "H1"),
@@ -86,36 +88,114 @@ def demo_officers(country: str) -> list[tuple[str, str, list[str], str]]:
     ]
 
 
-def prepare_node(base: Path, country: str, port: int) -> DemoNode:
+@dataclass(frozen=True)
+class ScenarioSpec:
+    """Which synthetic scenario fills the demo (see docs/scenarios.md)."""
+
+    seed: int = 7
+    persons: int = 2000
+
+
+def ensure_scenario(base: Path, countries: list[str], spec: ScenarioSpec, say: Say = print) -> Path:
+    """Generate the scenario once under ``base/scenario``; reuse it on later runs."""
+    from accord.training.scenario import generate_scenario
+
+    out = base / "scenario"
+    parties_file = out / "parties.json"
+    if parties_file.exists():
+        made_for = json.loads(parties_file.read_text(encoding="utf-8")).get("countries", [])
+        codes = sorted(c.get("code", c) if isinstance(c, dict) else c for c in made_for)
+        if codes != sorted(countries):
+            raise ConfigurationError(
+                f"the demo data in {base} was made for {', '.join(codes)}; use --fresh to start over")
+        return out
+    say(f"generating the synthetic scenario (seed {spec.seed}, {spec.persons} persons) …")
+    generate_scenario(spec.seed, countries, spec.persons, out)
+    return out
+
+
+def _scenario_parties(scenario: Path, country: str) -> tuple[list[AgencySpec], list[dict[str, Any]]]:
+    data = json.loads((scenario / "parties.json").read_text(encoding="utf-8"))
+    agencies = [AgencySpec(a["id"], a["name"], a["kind"]) for a in data["agencies"]
+                if a["country"] == country]
+    ids = {a.id for a in agencies}
+    officers = [o for o in data["officers"] if o["agency"] in ids]
+    return agencies, officers
+
+
+def _fill_from_scenario(node: Node, dn: DemoNode, scenario: Path,
+                        officers: list[dict[str, Any]]) -> list[str]:
+    """Scenario officers, agreements and this country's records into the node."""
+    lines = []
+    with node.uow() as s:
+        for o in officers:
+            password = o["username"] + DEMO_PASSWORD_SUFFIX
+            new = parties.create_officer(node, s, username=o["username"],
+                                         display_name=o["display_name"], agency_id=o["agency"],
+                                         roles=o["roles"], clearance=o["clearance"],
+                                         password=password, actor="demo")
+            lines.append("\t".join([o["username"], o["agency"], ",".join(o["roles"]),
+                                    o["clearance"], password, new.totp_secret]))
+    install_agreements(dn, scenario / "agreements")
+    records = scenario / "records" / f"{dn.country}.ftm.jsonl"
+    if records.exists():
+        from accord.records.services import import_records
+
+        with records.open("rb") as fh:
+            report = import_records(node, fh, by="demo", source=str(records))
+        if report.errors:
+            raise ConfigurationError(f"{len(report.errors)} scenario records of {dn.country} "
+                                     f"failed to import; first: {report.errors[0]}")
+    return lines
+
+
+def prepare_node(base: Path, country: str, port: int, scenario: Path | None = None) -> DemoNode:
+    """Create the country's node on first use (with the scenario's data); reuse it after."""
     node_id = f"{country.lower()}-node"
     data_dir = base / node_id
     url = f"http://127.0.0.1:{port}"
     dn = DemoNode(country, node_id, port, data_dir, url)
     secrets_file = data_dir / "demo-logins.txt"
     if not (data_dir / "accord.toml").exists():
-        settings = init_node(data_dir, node_id=node_id, country=country,
-                             agencies=agencies_for(country), port=port, mode="development")
-        node = build_node(settings)
+        agencies, officers = (_scenario_parties(scenario, country) if scenario is not None
+                              else (agencies_for(country), []))
+        if len(agencies) < 1:
+            raise ConfigurationError(f"the scenario has no agencies for {country}")
         try:
-            lines = []
-            with node.uow() as s:
-                for username, agency, roles, clearance in demo_officers(country):
-                    password = username + DEMO_PASSWORD_SUFFIX
-                    new = parties.create_officer(node, s, username=username,
-                                                 display_name=username, agency_id=agency,
-                                                 roles=roles, clearance=clearance,
-                                                 password=password, actor="demo")
-                    lines.append("\t".join([username, agency, ",".join(roles), clearance,
-                                            password, new.totp_secret]))
-            fd = os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write("\n".join(lines) + "\n")
-        finally:
-            node.dispose()
+            _create_demo_node(dn, agencies, officers, scenario)
+        except BaseException:
+            shutil.rmtree(data_dir, ignore_errors=True)  # half-made: start over next time
+            raise
     for line in secrets_file.read_text().splitlines():
         user, agency_id, role_list, level, secret_word, totp = line.split("\t")
         dn.logins.append(DemoLogin(user, agency_id, role_list.split(","), level, secret_word, totp))
     return dn
+
+
+def _create_demo_node(dn: DemoNode, agencies: list[AgencySpec], officers: list[dict[str, Any]],
+                      scenario: Path | None) -> None:
+    country, secrets_file = dn.country, dn.data_dir / "demo-logins.txt"
+    settings = init_node(dn.data_dir, node_id=dn.node_id, country=country, agencies=agencies,
+                         port=dn.port, mode="development")
+    node = build_node(settings)
+    try:
+        lines = []
+        with node.uow() as s:
+            for username, agency, roles, clearance in demo_officers(country, agencies):
+                password = username + DEMO_PASSWORD_SUFFIX
+                new = parties.create_officer(node, s, username=username,
+                                             display_name=username, agency_id=agency,
+                                             roles=roles, clearance=clearance,
+                                             password=password, actor="demo")
+                lines.append("\t".join([username, agency, ",".join(roles), clearance,
+                                        password, new.totp_secret]))
+        if scenario is not None:
+            lines += _fill_from_scenario(node, dn, scenario, officers)
+        fd = os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("\n".join(lines) + "\n")
+    finally:
+        node.dispose()
 
 
 def _start(dn: DemoNode, log_dir: Path) -> None:
@@ -189,8 +269,6 @@ def stop_all(nodes: list[DemoNode], timeout: float = 15.0) -> None:
             dn.process.wait()
 
 
-Say = Callable[[str], None]
-
 
 def install_agreements(dn: DemoNode, source: Path) -> int:
     """Copy the agreements (YAML) from ``source`` into the node's agreements folder."""
@@ -211,7 +289,7 @@ def restart_node(dn: DemoNode, log_dir: Path) -> None:
 
 def start_federation(
     base: Path, countries: list[str], *, first_port: int = 8401, fresh: bool = False,
-    say: Say = print, agreements: Path | None = None,
+    say: Say = print, agreements: Path | None = None, scenario: ScenarioSpec | None = None,
 ) -> list[DemoNode]:
     countries = [check_country(c) for c in countries]
     if len(set(countries)) != len(countries):
@@ -220,10 +298,11 @@ def start_federation(
         shutil.rmtree(base)
     base.mkdir(parents=True, exist_ok=True)
     (base / "logs").mkdir(exist_ok=True)
+    scenario_dir = ensure_scenario(base, countries, scenario, say) if scenario is not None else None
     nodes = []
     for i, country in enumerate(countries):
         say(f"preparing {country} node …")
-        dn = prepare_node(base, country, first_port + i)
+        dn = prepare_node(base, country, first_port + i, scenario_dir)
         if agreements is not None:
             install_agreements(dn, agreements)
         nodes.append(dn)

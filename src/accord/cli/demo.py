@@ -15,6 +15,9 @@ def demo(
     base_dir: Annotated[Path, typer.Option(help="Where the nodes keep their data.")] = Path("var/demo"),
     first_port: Annotated[int, typer.Option(help="Port of the first node; the others follow.")] = 8401,
     fresh: Annotated[bool, typer.Option("--fresh", help="Delete the demo data and start over.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic scenario that fills the nodes.")] = 7,
+    persons: Annotated[int, typer.Option(help="Persons in the scenario.")] = 2000,
+    no_scenario: Annotated[bool, typer.Option("--no-scenario", help="Start the nodes empty.")] = False,
     as_json: bool = JsonOpt,
 ) -> None:
     """Start a local federation (one node per country) until Ctrl-C."""
@@ -22,7 +25,8 @@ def demo(
 
     say = (lambda _m: None) if as_json else (lambda m: console.print(f"[dim]{m}[/]"))
     nodes = run(lambda: d.start_federation(base_dir, [c.strip() for c in countries.split(",") if c.strip()],
-                                           first_port=first_port, fresh=fresh, say=say))
+                                           first_port=first_port, fresh=fresh, say=say,
+                                           scenario=None if no_scenario else d.ScenarioSpec(seed, persons)))
     if as_json:
         emit_json({"nodes": [{"node_id": n.node_id, "country": n.country, "url": n.url,
                               "logins": [vars(login) for login in n.logins]} for n in nodes]})

@@ -235,6 +235,9 @@ def import_(
                       f"{report.updated} updated, {report.unchanged} unchanged, "
                       + (f"[red]{report.rejected} rejected[/]" if report.rejected
                          else "0 rejected"))
+        if report.past_retention:
+            console.print(f"[yellow]{report.past_retention} record(s) already past their "
+                          "retention date[/]: run `accord records retention`")
         if report.errors:
             table = Table("line", "id", "reason")
             for e in report.errors[:200]:

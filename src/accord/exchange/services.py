@@ -244,13 +244,19 @@ def _policy(node: Node, s: Session, *, actor: Actor, resource: Resource, purpose
     else:
         verdict = Verdict.of(decision)
     if record:
-        node.record(s, actor=by, action=Action.POLICY_DECISION,
-                    object=f"flow:{actor.agency}->{actor.counterpart}:message", purpose=purpose,
-                    basis=verdict.basis_text or (DOMESTIC if verdict.code == DOMESTIC else ""),
-                    outcome="allow" if verdict.allowed else "deny",
-                    detail={"side": side, "decision": verdict.to_dict(),
-                            "resource": resource.to_dict()})
+        _record_verdict(node, s, verdict, actor=actor, resource=resource, purpose=purpose, by=by,
+                        side=side)
     return verdict
+
+
+def _record_verdict(node: Node, s: Session, verdict: Verdict, *, actor: Actor, resource: Resource,
+                    purpose: str, by: str, side: str) -> None:
+    """The decision's audit entry, in the format of :meth:`PolicyService.decide_and_record`."""
+    node.record(s, actor=by, action=Action.POLICY_DECISION,
+                object=f"flow:{actor.agency}->{actor.counterpart}:message", purpose=purpose,
+                basis=verdict.basis_text or (DOMESTIC if verdict.code == DOMESTIC else ""),
+                outcome="allow" if verdict.allowed else "deny",
+                detail={"side": side, "decision": verdict.to_dict(), "resource": resource.to_dict()})
 
 
 # --------------------------------------------------------------------------- send
@@ -666,8 +672,8 @@ def _accept_message(node: Node, s: Session, data: dict[str, Any], *, sender: str
             code=decision.code, clause=decision.clause, basis=decision.basis)
         denied.policy_inputs = (actor, resource, payload.purpose.value, now)  # type: ignore[attr-defined]
         raise denied
-    _policy(node, s, actor=actor, resource=resource, purpose=payload.purpose.value, by=by,
-            side="receiver", at=now)
+    _record_verdict(node, s, decision, actor=actor, resource=resource,
+                    purpose=payload.purpose.value, by=by, side="receiver")
     msg = Message(
         message_id=payload.message_id, owner=recipient, direction="in", thread_id=payload.thread_id,
         in_reply_to=payload.in_reply_to, sender=sender, sender_officer=payload.sender_officer,

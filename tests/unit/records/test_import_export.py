@@ -40,7 +40,7 @@ def mixed_file() -> list[str]:
         line(person("p4"), owner="FR-PN"),                                # 7 not hosted
         line(person("p5"), handling="H9"),                                # 8 bad handling
         line({"id": "x1", "schema": "Spaceship", "properties": {}}),      # 9 bad schema
-        line(person("p6"), retention_until="2020-01-01"),                 # 10 already past
+        line(person("p6"), retention_until="2020-01-01"),                 # 10 good, past retention
         line(person("p7", name="Zoé Martin")),                            # 11 good
     ]
 
@@ -52,8 +52,9 @@ def count(node: Node) -> int:
 
 def test_good_lines_are_kept_and_each_bad_one_reported(node: Node) -> None:
     report = records.import_records(node, mixed_file(), source="mixed.ftm.jsonl", batch_size=2)
-    assert report.inserted == 3 and report.rejected == 7 and report.lines == 11
-    assert [e.line for e in report.errors] == [2, 3, 5, 7, 8, 9, 10]
+    assert report.inserted == 4 and report.rejected == 6 and report.lines == 11
+    assert report.past_retention == 1
+    assert [e.line for e in report.errors] == [2, 3, 5, 7, 8, 9]
     reasons = {e.line: e.reason for e in report.errors}
     assert reasons[2].startswith("not JSON")
     assert "birthDate" in reasons[3]
@@ -61,20 +62,27 @@ def test_good_lines_are_kept_and_each_bad_one_reported(node: Node) -> None:
     assert "FR-PN" in reasons[7] and "hosted" in reasons[7]
     assert "meta.handling" in reasons[8]
     assert "Spaceship" in reasons[9]
-    assert "already past" in reasons[10]
     assert {e.id for e in report.errors if e.line == 3} == {"p2"}
-    assert count(node) == 3
+    assert count(node) == 4
     with node.uow() as s:
         assert s.get(Record, "p1").properties["phone"] == ["+34612345678"]  # type: ignore[union-attr]
     # One audit entry per batch that wrote something, with count, id range and digest.
     batches = [e for e in audit(node) if e.action == Action.RECORD_IMPORTED]
-    assert sum(e.detail["count"] for e in batches) == 3
+    assert sum(e.detail["count"] for e in batches) == 4
     assert all(e.object.startswith("import:") and e.detail["ids_sha256"] for e in batches)
     first = batches[0].detail
     assert first["first_id"] == "p1" and first["lines"][0] == 1
     with node.uow() as s:
         row = s.get(Record, "v1")
         assert row is not None and row.audit_idx in {e.idx for e in batches}
+
+
+def test_bytes_lines_and_broken_encoding(node: Node) -> None:
+    good = line(person("p1", name="Zoé Martin")).encode() + b"\n"
+    bad = b'{"entity": {"id": "p2", "schema": "Person", "properties": {"name": ["Zo\xe9"]}}}\n'
+    report = records.import_records(node, [good, bad, b"\n", b"[1, 2]\n"])
+    assert report.inserted == 1 and [(e.line, e.reason) for e in report.errors] == [
+        (2, "not UTF-8 text"), (4, "a line must be a JSON object")]
 
 
 def test_plain_ftm_lines_take_metadata_from_defaults(node: Node) -> None:
@@ -186,9 +194,9 @@ def test_cli_import_export_show_list_delete(node: Node, tmp_path: Path) -> None:
     r = cli("import", str(src), "--json")
     assert r.exit_code == 1, r.output  # some lines were rejected
     summary = json.loads(r.stdout)
-    assert summary["inserted"] == 3 and [e["line"] for e in summary["errors"]] == [2, 3, 5, 7, 8, 9, 10]
+    assert summary["inserted"] == 4 and [e["line"] for e in summary["errors"]] == [2, 3, 5, 7, 8, 9]
     r = cli("import", str(src))
-    assert "rejected" in r.output and "3 unchanged" in r.output
+    assert "6 rejected" in r.output and "4 unchanged" in r.output and "retention" in r.output
     plain = tmp_path / "plain.ftm.json"
     plain.write_text(json.dumps(person("p3")) + "\n", encoding="utf-8")
     r = cli("import", str(plain), "--owner", "ES-SVA", "--handling", "H2", "--reliability", "A",
@@ -199,14 +207,14 @@ def test_cli_import_export_show_list_delete(node: Node, tmp_path: Path) -> None:
     r = cli("show", "p3", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["owner"] == "ES-SVA"
     r = cli("list", "--json")
-    assert json.loads(r.stdout)["total"] == 4
+    assert json.loads(r.stdout)["total"] == 5
     r = cli("list", "--schema", "Person")
     assert r.exit_code == 0 and "p7" in r.output
 
     out = tmp_path / "out.ftm.jsonl"
     r = cli("export", "--out", str(out), "--json")
-    assert r.exit_code == 0 and json.loads(r.stdout)["count"] == 4
-    assert len(out.read_text(encoding="utf-8").splitlines()) == 4
+    assert r.exit_code == 0 and json.loads(r.stdout)["count"] == 5
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 5
 
     r = cli("add", "--schema", "Person", "-p", "name=Luis Gil", "-p", "phone=612345678",
             "--id", "p9", "--owner", "ES-PN", "--handling", "H1", "--reliability", "B",
@@ -219,4 +227,7 @@ def test_cli_import_export_show_list_delete(node: Node, tmp_path: Path) -> None:
     r = cli("show", "p9")
     assert r.exit_code == 2 and "p9" in r.output
     r = cli("retention", "--dry-run", "--json")
-    assert r.exit_code == 0 and json.loads(r.stdout)["dry_run"] is True
+    assert r.exit_code == 0 and json.loads(r.stdout)["ids"] == ["p6"]
+    r = cli("retention")
+    assert r.exit_code == 0 and "1 record(s) deleted" in r.output
+    assert json.loads(cli("list", "--json").stdout)["total"] == 4

@@ -969,12 +969,17 @@ class _Emitter:
                              provenance=f"synthetic scenario seed={w.seed}; "
                              f"{prof.customs.id} border control", recorded=date.fromisoformat(
                                  leg.date))
-            point_id = self.ids("point", country, point)
-            if point_id not in self.emitted_points[country]:
-                self.emitted_points[country][point_id] = None
-                self.write(country, _entity(point_id, "Address", {
-                    "full": [point], "country": [country.lower()],
-                }), meta)
+            # FtM's Trip requires both ends: each side records both crossing points.
+            ends = []
+            for point_country, end_point in ((leg.origin, leg.exit_point),
+                                             (leg.destination, leg.entry_point)):
+                point_id = self.ids("point", country, end_point)
+                if point_id not in self.emitted_points[country]:
+                    self.emitted_points[country][point_id] = None
+                    self.write(country, _entity(point_id, "Address", {
+                        "full": [end_point], "country": [point_country.lower()],
+                    }), meta)
+                ends.append(point_id)
             trip_id = self.ids("trip", net.id, leg.index, side)
             props: dict[str, list[str]] = {
                 "name": [f"{'Exit' if side == 'exit' else 'Entry'} at {point}"],
@@ -982,11 +987,9 @@ class _Emitter:
                 "country": [leg.origin.lower(), leg.destination.lower()],
                 "involved": [self.person_id_in(courier, country)],
                 "description": [f"{leg.mode} crossing {leg.origin}→{leg.destination}"],
+                "startLocation": [ends[0]],
+                "endLocation": [ends[1]],
             }
-            if side == "exit":
-                props["startLocation"] = [point_id]
-            else:
-                props["endLocation"] = [point_id]
             if leg.vehicle_of is not None:
                 owner = w.people[leg.vehicle_of]
                 props["vehicle"] = [self.vehicle_id(owner, country)]
