@@ -14,7 +14,7 @@ def run_suite_slice(ci: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CI": ci,
            "ACCORD_TEST_PG_URL": "postgresql+psycopg://postgres@127.0.0.1:9/none"}
     env.pop("PYTEST_XDIST_WORKER", None)
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
          "tests/unit/auth/test_login.py::test_wrong_password"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
