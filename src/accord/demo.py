@@ -136,7 +136,7 @@ def _fill_from_scenario(node: Node, dn: DemoNode, scenario: Path,
                                          password=password, actor="demo")
             lines.append("\t".join([o["username"], o["agency"], ",".join(o["roles"]),
                                     o["clearance"], password, new.totp_secret]))
-    install_agreements(dn, scenario / "agreements")
+    install_agreements(dn.data_dir / "agreements", scenario / "agreements")
     records = scenario / "records" / f"{dn.country}.ftm.jsonl"
     if records.exists():
         from accord.records.services import import_records
@@ -270,10 +270,9 @@ def stop_all(nodes: list[DemoNode], timeout: float = 15.0) -> None:
 
 
 
-def install_agreements(dn: DemoNode, source: Path) -> int:
-    """Copy the agreements (YAML) from ``source`` into the node's agreements folder."""
-    target = dn.data_dir / "agreements"
-    target.mkdir(exist_ok=True)
+def install_agreements(target: Path, source: Path) -> int:
+    """Copy the agreements (YAML) from ``source`` into a node's agreements folder."""
+    target.mkdir(parents=True, exist_ok=True)
     count = 0
     for path in sorted(source.glob("*.y*ml")):
         shutil.copyfile(path, target / path.name)
@@ -304,7 +303,7 @@ def start_federation(
         say(f"preparing {country} node …")
         dn = prepare_node(base, country, first_port + i, scenario_dir)
         if agreements is not None:
-            install_agreements(dn, agreements)
+            install_agreements(dn.data_dir / "agreements", agreements)
         nodes.append(dn)
     try:
         for dn in nodes:
