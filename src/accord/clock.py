@@ -9,7 +9,7 @@ whose offset a test can move from outside through the testing route.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 
@@ -62,6 +62,16 @@ class OffsetClock:
         with self._lock:
             self._offset += delta
         return self.now()
+
+
+def parse_instant(text: str) -> datetime:
+    """A date (its 00:00 UTC) or an ISO 8601 datetime (naive means UTC); ValueError if neither."""
+    text = text.strip()
+    if len(text) == 10:
+        day = date.fromisoformat(text)
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    when = datetime.fromisoformat(text)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def as_utc(value: datetime) -> datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,7 +30,7 @@ from accord.agreements import (
     load_registry,
     resolve_agreements_dir,
 )
-from accord.clock import SystemClock
+from accord.clock import SystemClock, parse_instant
 from accord.errors import AccordError
 
 app = typer.Typer(
@@ -65,13 +65,9 @@ def parse_at(text: str | None) -> datetime:
     if not text:
         return SystemClock().now().replace(microsecond=0)
     try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        when = datetime.fromisoformat(text)
+        return parse_instant(text)
     except ValueError:
         raise _err(f"--at {text!r}: expected YYYY-MM-DD or an ISO 8601 datetime") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _enum(kind: Any, value: str, option: str) -> Any:

@@ -1,15 +1,21 @@
-"""Parties: countries, agencies, officers — pure rules, no I/O."""
+"""Parties: countries, agencies, officers — pure rules, no I/O.
+
+``Handling`` (H0–H3, mapped to TLP 2.0) is the one defined with the agreements.
+"""
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 
 import pycountry
 
+from accord.agreements.domain import AGENCY_RE, Handling
 from accord.errors import ValidationFailed
 
-AGENCY_ID = re.compile(r"^[A-Z]{2}-[A-Z0-9]{2,12}$")
+__all__ = ["AGENCY_ID", "AgencyKind", "Handling", "Role", "check_agency_id", "check_country",
+           "country_name", "parse_roles"]
+
+AGENCY_ID = AGENCY_RE
 
 
 class Role(StrEnum):
@@ -28,22 +34,6 @@ class AgencyKind(StrEnum):
     PROSECUTOR = "prosecutor"
     COURT = "court"
     CENTRAL_AUTHORITY = "central-authority"
-
-
-class Handling(StrEnum):
-    """Handling codes H0–H3, mapped to TLP 2.0 (see docs/agreements.md)."""
-
-    H0 = "H0"
-    H1 = "H1"
-    H2 = "H2"
-    H3 = "H3"
-
-    @property
-    def rank(self) -> int:
-        return int(self.value[1])
-
-    def covers(self, other: Handling) -> bool:
-        return self.rank >= other.rank
 
 
 def check_country(code: str) -> str:

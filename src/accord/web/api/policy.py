@@ -7,7 +7,7 @@ audit trail (``policy:decision:made``, side ``local``).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from accord.agreements import Action, Actor, Category, Handling, Purpose, Resource
 from accord.auth.domain import Principal
 from accord.auth.permissions import Permission
+from accord.clock import parse_instant
 from accord.errors import ValidationFailed
 from accord.web.deps import NodeDep, SessionDep, require
 
@@ -41,14 +42,10 @@ def _at(text: str | None, default: datetime) -> datetime:
     if not text:
         return default
     try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        when = datetime.fromisoformat(text)
+        return parse_instant(text)
     except ValueError:
         raise ValidationFailed(f"at {text!r} is not YYYY-MM-DD or an ISO 8601 datetime",
                                field="at") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 @router.get("/explain", response_model=Explanation)
