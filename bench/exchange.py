@@ -22,8 +22,6 @@ import argparse
 import json
 import os
 import platform
-import random
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -36,6 +34,8 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
+
+from accord.demo import free_port_block
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "agreements"
@@ -52,23 +52,6 @@ def message(i: int) -> dict[str, Any]:
                      "properties": {"name": ["Ana Ruiz"], "birthDate": ["1980-02-03"]}}],
     }
 
-
-def free_port_block(n: int) -> int:
-    for _ in range(200):
-        start = random.randint(20000, 60000 - n)
-        socks: list[socket.socket] = []
-        try:
-            for i in range(n):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", start + i))
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-        return start
-    raise RuntimeError("no free ports")
 
 
 def pct(values: list[float], q: float) -> float:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -268,6 +270,26 @@ def stop_all(nodes: list[DemoNode], timeout: float = 15.0) -> None:
             dn.process.kill()
             dn.process.wait()
 
+
+
+def free_port_block(count: int, *, tries: int = 200) -> int:
+    """A first port such that ``count`` consecutive loopback ports are free right now."""
+    rng = random.Random()  # noqa: S311 - picking ports, not secrets
+    for _ in range(tries):
+        start = rng.randint(20000, 60000 - count)
+        sockets: list[socket.socket] = []
+        try:
+            for i in range(count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", start + i))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return start
+    raise ConfigurationError(f"no {count} consecutive free ports found on 127.0.0.1")
 
 
 def install_agreements(target: Path, source: Path) -> int:

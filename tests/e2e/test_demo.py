@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,22 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from accord.demo import free_port_block
+
 pytestmark = pytest.mark.e2e
 
-
-def free_port_block(count: int = 3) -> int:
-    for base in range(20000 + (os.getpid() % 500) * 20, 60000, 7):
-        ok = True
-        for port in range(base, base + count):
-            with socket.socket() as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no free ports")
 
 
 def read_json_document(proc: subprocess.Popen[str], timeout: float) -> dict:
@@ -96,7 +83,7 @@ def check_scenario_filled(base: Path, es: dict) -> None:
 
 
 def test_demo_federation_up_pinned_and_stops_on_sigint(tmp_path: Path) -> None:
-    port = free_port_block()
+    port = free_port_block(3)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "accord", "demo", "--base-dir", str(tmp_path / "demo"),

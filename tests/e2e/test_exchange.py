@@ -9,8 +9,6 @@ command line sees the same mailbox.
 from __future__ import annotations
 
 import json
-import random
-import socket
 import subprocess
 import sys
 import threading
@@ -23,7 +21,7 @@ import httpx
 import pytest
 
 from accord.auth import secrets as sec
-from accord.demo import DemoNode, prepare_node, start_federation, stop_all
+from accord.demo import DemoNode, free_port_block, prepare_node, start_federation, stop_all
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -37,25 +35,6 @@ ACCOUNT = {"id": "a-1", "schema": "BankAccount", "properties": {"iban": ["ES9121
 
 # --- helpers, shared with the fault test --------------------------------------------------
 
-
-def free_port_block(n: int) -> int:
-    """A first port such that ``n`` consecutive loopback ports are free now."""
-    rng = random.Random()
-    for _ in range(200):
-        start = rng.randint(20000, 60000 - n)
-        sockets: list[socket.socket] = []
-        try:
-            for i in range(n):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", start + i))
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-        return start
-    raise RuntimeError("no free ports")
 
 
 def start_nodes(base: Path, countries: list[str], settings: dict[str, object]) -> list[DemoNode]:
