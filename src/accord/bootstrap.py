@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from accord.audit.services import AuditLog, EntryIn
 from accord.auth.secrets import SecretBox
 from accord.clock import Clock, OffsetClock, SystemClock
-from accord.db import make_engine, make_session_factory, unit_of_work
+from accord.db import make_engine, make_session_factory, read_only, unit_of_work
 from accord.parties.keys import KeyStore
 from accord.policy.services import PolicyService
 from accord.settings import Settings
@@ -28,6 +28,7 @@ class Node:
     clock: Clock
     engine: Engine
     sessions: sessionmaker[Session]
+    read_sessions: sessionmaker[Session]
     keys: KeyStore
     audit: AuditLog
     totp_box: SecretBox
@@ -37,6 +38,12 @@ class Node:
     @contextmanager
     def uow(self) -> Iterator[Session]:
         with unit_of_work(self.sessions) as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only transaction (on SQLite it does not wait for writers)."""
+        with read_only(self.read_sessions) as session:
             yield session
 
     def now(self) -> datetime:
@@ -78,6 +85,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None, engine: Engine
         clock=clock,
         engine=engine,
         sessions=make_session_factory(engine),
+        read_sessions=make_session_factory(engine, read_only=True),
         keys=keys,
         audit=audit,
         totp_box=SecretBox(settings.secret_key.get_secret_value().encode(), b"totp"),

@@ -6,10 +6,11 @@ error is raised, so a refused login leaves its trace.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from accord.audit.tags import Action
@@ -108,63 +109,89 @@ def _actor(officer: Officer) -> str:
     return f"{officer.agency_id}/{officer.username}"
 
 
+Write = Callable[[Session], None]
+
+
 def authenticate(node: Node, bearer: str) -> Principal:
-    """Turn a bearer credential into a principal, or raise a precise 401."""
-    error: AccordError | None = None
+    """Turn a bearer credential into a principal, or raise a precise 401.
+
+    The check reads in a read-only transaction; the rare write it needs (an
+    expiry and its audit entry, or the session's last-seen time, at most every
+    15 seconds) goes in a short write transaction of its own, committed before
+    any error is raised.
+    """
+    now = node.now()
+    write: Write | None = None
     principal: Principal | None = None
-    with node.uow() as s:
-        now = node.now()
+    error: AccordError | None = None
+    with node.read() as s:
         if bearer.startswith(SESSION_PREFIX + "_"):
-            principal, error = _from_session(node, s, bearer, now)
+            principal, error, write = _from_session(node, s, bearer, now)
         elif bearer.startswith(TOKEN_PREFIX + "_"):
-            principal, error = _from_token(node, s, bearer, now)
+            principal, error, write = _from_token(node, s, bearer, now)
         else:
             error = NotAuthenticated("unrecognised credential")
+    if write is not None:
+        with node.uow() as s:
+            write(s)
     if error is not None:
         raise error
     assert principal is not None
     return principal
 
 
-def _from_session(node: Node, s: Session, bearer: str, now: datetime
-                  ) -> tuple[Principal | None, AccordError | None]:
-    row = s.get(AuthSession, sec.token_hash(bearer))
+Checked = tuple[Principal | None, AccordError | None, Write | None]
+
+
+def _from_session(node: Node, s: Session, bearer: str, now: datetime) -> Checked:
+    key = sec.token_hash(bearer)
+    row = s.get(AuthSession, key)
     if row is None or row.ended_at is not None:
-        return None, NotAuthenticated("unknown or ended session; log in again")
+        return None, NotAuthenticated("unknown or ended session; log in again"), None
     officer = s.get(Officer, row.officer_id)
     if officer is None or not officer.active:
-        return None, NotAuthenticated("the officer of this session is no longer active")
-    idle = timedelta(minutes=node.settings.session_idle_minutes)
-    if now - row.last_seen > idle:
-        row.ended_at = now
-        node.record(s, actor=_actor(officer), action=Action.SESSION_EXPIRED,
-                    object=f"officer:{officer.username}", outcome="denied",
-                    detail={"idle_minutes": node.settings.session_idle_minutes})
+        return None, NotAuthenticated("the officer of this session is no longer active"), None
+    idle_minutes = node.settings.session_idle_minutes
+    actor, username = _actor(officer), officer.username
+    if now - row.last_seen > timedelta(minutes=idle_minutes):
+        def expire(w: Session) -> None:
+            w.execute(update(AuthSession).where(AuthSession.token_hash == key,
+                                                AuthSession.ended_at.is_(None))
+                      .values(ended_at=now))
+            node.record(w, actor=actor, action=Action.SESSION_EXPIRED,
+                        object=f"officer:{username}", outcome="denied",
+                        detail={"idle_minutes": idle_minutes})
+
         return None, SessionExpired(
-            f"session expired after {node.settings.session_idle_minutes} minutes idle; log in again"
-        )
+            f"session expired after {idle_minutes} minutes idle; log in again"), expire
+    touch: Write | None = None
     if now - row.last_seen > timedelta(seconds=15):
-        row.last_seen = now
+        def touch(w: Session) -> None:
+            w.execute(update(AuthSession).where(AuthSession.token_hash == key,
+                                                AuthSession.last_seen < now)
+                      .values(last_seen=now))
     roles = frozenset(parse_roles(officer.roles))
-    return _principal(s, officer, roles, roles, "session", row.token_hash[:12]), None
+    return _principal(s, officer, roles, roles, "session", key[:12]), None, touch
 
 
-def _from_token(node: Node, s: Session, bearer: str, now: datetime
-                ) -> tuple[Principal | None, AccordError | None]:
+def _from_token(node: Node, s: Session, bearer: str, now: datetime) -> Checked:
     row = s.scalars(select(ApiToken).where(ApiToken.token_hash == sec.token_hash(bearer))).first()
     if row is None or row.revoked_at is not None:
-        return None, NotAuthenticated("unknown or revoked API token")
+        return None, NotAuthenticated("unknown or revoked API token"), None
     officer = s.get(Officer, row.officer_id)
     if officer is None or not officer.active:
-        return None, NotAuthenticated("the officer of this token is no longer active")
+        return None, NotAuthenticated("the officer of this token is no longer active"), None
     if row.expires_at <= now:
-        node.record(s, actor=_actor(officer), action=Action.TOKEN_EXPIRED,
-                    object=f"token:{row.id}", outcome="denied",
-                    detail={"expired_at": row.expires_at.isoformat()})
-        return None, TokenExpired(f"API token {row.id} expired at {row.expires_at.isoformat()}")
+        actor, token_id, expired_at = _actor(officer), row.id, row.expires_at.isoformat()
+
+        def audit_expired(w: Session) -> None:
+            node.record(w, actor=actor, action=Action.TOKEN_EXPIRED, object=f"token:{token_id}",
+                        outcome="denied", detail={"expired_at": expired_at})
+
+        return None, TokenExpired(f"API token {token_id} expired at {expired_at}"), audit_expired
     officer_roles = frozenset(parse_roles(officer.roles))
     scope = frozenset(parse_roles(row.roles)) & officer_roles
-    return _principal(s, officer, scope, officer_roles, "token", row.id), None
+    return _principal(s, officer, scope, officer_roles, "token", row.id), None, None
 
 
 def _principal(s: Session, officer: Officer, roles: frozenset[Role], officer_roles: frozenset[Role],

@@ -113,7 +113,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
 
     @app.get("/healthz", tags=["health"])
     def healthz(node: NodeDep) -> dict[str, Any]:
-        with node.uow() as s:
+        with node.read() as s:
             s.execute(text("SELECT 1"))
         return {"status": "ok", "node_id": node.settings.node_id,
                 "country": node.settings.country, "version": accord.__version__}

@@ -35,6 +35,15 @@ def get_session(node: NodeDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+def get_read_session(node: NodeDep) -> Iterator[Session]:
+    """A read-only transaction, for routes that write nothing (not even an audit entry)."""
+    with node.read() as session:
+        yield session
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
+
+
 def bearer_token(
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:

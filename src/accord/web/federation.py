@@ -9,13 +9,13 @@ from starlette.concurrency import run_in_threadpool
 
 from accord.exchange import services as exchange
 from accord.parties import services as parties
-from accord.web.deps import NodeDep, SessionDep
+from accord.web.deps import NodeDep, ReadSessionDep
 
 router = APIRouter(prefix="/federation/v1", tags=["federation"])
 
 
 @router.get("/node")
-def node_descriptor(s: SessionDep, node: NodeDep) -> dict[str, Any]:
+def node_descriptor(s: ReadSessionDep, node: NodeDep) -> dict[str, Any]:
     """This node's id, agencies, public keys and fingerprints, signed by the node key."""
     return parties.node_descriptor(node, s)
 
