@@ -7,8 +7,10 @@ reached by URL through psycopg 3 (``postgresql+psycopg://…``).
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -113,15 +115,30 @@ def read_only(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+# SQLite allows one writer at a time; its busy handler makes waiting writers poll
+# with sleeps of up to 100 ms. Writers of one process queue on this lock instead,
+# so the next one starts as soon as the previous commits. (Other processes, e.g.
+# a CLI beside a server, still meet SQLite's busy timeout.)
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+
+
+def _writer_lock(factory: sessionmaker[Session]) -> AbstractContextManager[object]:
+    bind = factory.kw.get("bind")
+    if isinstance(bind, Engine) and bind.dialect.name == "sqlite":
+        return _WRITE_LOCKS.setdefault(bind, threading.RLock())
+    return nullcontext()
+
+
 @contextmanager
 def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error."""
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    with _writer_lock(factory):
+        session = factory()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
