@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     exchange_worker_concurrency: int = Field(default=8, ge=1, le=64)
     exchange_worker_batch: int = Field(default=64, ge=1, le=1000)
     exchange_http_timeout_seconds: float = Field(default=10.0, gt=0)
+    # at most one automatic key refresh per peer in this many seconds (an unknown sender key
+    # on an envelope, or an unknown key on a receipt, triggers one)
+    exchange_peer_refresh_min_seconds: float = Field(default=60.0, ge=0)
+    # unauthenticated rejected envelopes: at most one audit entry per (reason, source) per window
+    exchange_rejection_audit_window_seconds: float = Field(default=60.0, gt=0)
+    exchange_rejection_audit_max_sources: int = Field(default=1000, ge=1)
 
     @field_validator("country")
     @classmethod

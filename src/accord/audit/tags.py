@@ -58,3 +58,5 @@ class Action(StrEnum):
     ENVELOPE_DUPLICATE = "exchange:envelope:duplicate"
     ENVELOPE_REJECTED = "exchange:envelope:rejected"
     ENVELOPE_DELIVERED = "exchange:envelope:delivered"
+    MESSAGE_REQUEUED = "exchange:message:requeued"
+    PEER_REFRESHED = "node:peer:refreshed"

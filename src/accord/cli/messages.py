@@ -1,4 +1,4 @@
-"""``accord messages …``: send, list, show, reply, acknowledge; the outbox.
+"""``accord messages …``: send, list, show, reply, acknowledge, retry a dead letter; the outbox.
 
 Commands act as the officer named by ``--as USERNAME`` (their agency, roles and
 clearance apply exactly as through the API; the command line runs on the node
@@ -244,6 +244,28 @@ def ack(ctx: typer.Context, message_id: str, as_: AsOpt, as_json: bool = JsonOpt
             emit_json(data)
         else:
             console.print(f"[green]message {message_id} acknowledged[/]")
+
+    run(_do)
+
+
+@app.command()
+def retry(
+    ctx: typer.Context, message_id: str,
+    agency: Annotated[str, typer.Argument(help="The recipient agency whose delivery is a dead letter.")],
+    as_: AsOpt, as_json: bool = JsonOpt,
+) -> None:
+    """Queue a dead letter again: a fresh envelope to AGENCY, attempts from zero."""
+    def _do() -> None:
+        with node_of(ctx) as node:
+            principal = _principal(node, as_)
+            data = services.audited(
+                node, actor=principal.actor, obj=f"message:{message_id}",
+                fn=lambda s: MessagePublic.model_validate(services.requeue_recipient(
+                    node, s, principal, message_id, agency)).model_dump(mode="json"))
+        if as_json:
+            emit_json(data)
+        else:
+            console.print(f"[green]message {message_id} queued again for {agency}[/]")
 
     run(_do)
 

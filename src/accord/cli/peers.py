@@ -1,4 +1,4 @@
-"""``accord peers``: pin peer nodes by their key fingerprint."""
+"""``accord peers``: pin peer nodes by their key fingerprint, refresh their keys."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from accord.cli.common import JsonOpt, console, emit_json, node_of, run
+from accord.exchange.refresh import peer_fetch_of
 from accord.parties import services as parties
 from accord.web.api.parties import fetch_json
 
@@ -25,6 +26,35 @@ def add(
             peer = parties.add_peer(node, s, url=url, expected_fingerprint=fingerprint,
                                     fetch=fetch_json, actor="cli")
             console.print(f"[green]peer {peer.node_id} ({peer.country}) pinned[/]")
+
+    run(_do)
+
+
+@app.command()
+def refresh(
+    ctx: typer.Context,
+    node_id: Annotated[str | None, typer.Argument(help="The peer's node id; all peers if omitted.")] = None,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Learn the current keys of pinned peers from their signed descriptors (same pinned node key)."""
+    def _do() -> None:
+        with node_of(ctx) as node:
+            if node_id is None:
+                with node.read() as s:
+                    ids = [p.node_id for p in parties.list_peers(s)]
+            else:
+                ids = [node_id]
+            data = []
+            for nid in ids:
+                result = parties.refresh_peer_now(node, node_id=nid, fetch=peer_fetch_of(node),
+                                                  actor="cli")
+                data.append({"node_id": nid, "added": result.added, "changed": result.changed})
+        if as_json:
+            emit_json(data)
+            return
+        for d in data:
+            console.print(f"[green]peer {d['node_id']} refreshed[/]: {len(d['added'])} new key(s), "
+                          f"{len(d['changed'])} changed")
 
     run(_do)
 

@@ -4,7 +4,9 @@ Messages are sealed into envelopes (:mod:`accord.crypto.envelope`), put in a
 transactional outbox, delivered by :class:`accord.exchange.worker.DeliveryWorker`
 through a :class:`accord.exchange.transport.Transport`, and received by
 :func:`accord.exchange.services.receive_envelope`, which answers with a signed
-receipt. See ``docs/exchange.md``.
+receipt. Keys of peers that rotated are learned on first sight
+(:mod:`accord.exchange.refresh`); unauthenticated rejections are audited folded
+(:mod:`accord.exchange.rejections`). See ``docs/exchange.md``.
 
 Public names: the domain vocabulary and errors here; use cases in
 :mod:`accord.exchange.services`; the worker and transports in their modules
@@ -26,8 +28,10 @@ from accord.exchange.domain import (
 from accord.exchange.errors import (
     EnvelopeReplayed,
     MessageNotFound,
+    NotDeadLetter,
     PayloadInvalid,
     ReceiverPolicyDenied,
+    RecipientNotFound,
     UnknownRecipient,
 )
 
@@ -38,9 +42,11 @@ __all__ = [
     "EnvelopeReplayed",
     "MessageNotFound",
     "MessagePayload",
+    "NotDeadLetter",
     "PayloadInvalid",
     "Priority",
     "ReceiverPolicyDenied",
+    "RecipientNotFound",
     "RecipientState",
     "StatusPayload",
     "UnknownRecipient",

@@ -12,20 +12,25 @@ document always carries a machine-readable ``reason``::
     │   └── ReceiverPolicyDenied      403 policy-denied   the receiver's agreements refuse it
     ├── ValidationFailed                     a composed message is not well formed
     │   └── UnknownRecipient          422 unknown-recipient
+    ├── Conflict
+    │   └── NotDeadLetter             409 not-dead-letter  only a dead letter is queued again
     └── NotFound
-        └── MessageNotFound           404 message-not-found
+        ├── MessageNotFound           404 message-not-found
+        └── RecipientNotFound         404 recipient-not-found
 """
 
 from __future__ import annotations
 
 from accord.crypto.envelope import EnvelopeRejected
-from accord.errors import NotFound, ValidationFailed
+from accord.errors import Conflict, NotFound, ValidationFailed
 
 __all__ = [
     "EnvelopeReplayed",
     "MessageNotFound",
+    "NotDeadLetter",
     "PayloadInvalid",
     "ReceiverPolicyDenied",
+    "RecipientNotFound",
     "UnknownRecipient",
 ]
 
@@ -59,3 +64,13 @@ class UnknownRecipient(ValidationFailed):
 class MessageNotFound(NotFound):
     slug = "message-not-found"
     title = "Message not found"
+
+
+class RecipientNotFound(NotFound):
+    slug = "recipient-not-found"
+    title = "Recipient not found"
+
+
+class NotDeadLetter(Conflict):
+    slug = "not-dead-letter"
+    title = "Recipient is not a dead letter"

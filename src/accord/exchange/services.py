@@ -8,7 +8,11 @@ of :func:`accord.crypto.envelope.open_envelope`, then replay, payload and the
 receiver's own policy decision, and stores the message, the proof (signed
 header and signature) and the signed receipt in one transaction — or nothing
 at all, with the rejection written to the audit trail in a transaction of its
-own.
+own (folded per source when nothing about the envelope is authenticated:
+:mod:`accord.exchange.rejections`). A sender key not known yet, of an agency on
+a pinned peer, makes the receiver refresh that peer once and try again
+(:mod:`accord.exchange.refresh`). A dead letter can be queued again in a fresh
+envelope (:func:`requeue_recipient`).
 
 Read and acknowledge travel back to the sender as envelopes too
 (``accord/message-status``), through the same outbox.
@@ -16,7 +20,12 @@ Read and acknowledge travel back to the sender as envelopes too
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
 import json
+import logging
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +39,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from accord.agreements import Actor, Decision, DecisionCode, Handling, Resource
+from accord.agreements import Actor, Decision, DecisionCode, Handling, Purpose, Resource
 from accord.audit.tags import Action
 from accord.auth.domain import Principal
 from accord.auth.permissions import Permission
@@ -47,9 +56,10 @@ from accord.crypto.envelope import (
     envelope_id,
     open_envelope,
     seal,
+    verify_signed_header,
 )
 from accord.crypto.keys import load_public
-from accord.errors import AccordError, PermissionDenied, ValidationFailed
+from accord.errors import AccordError, PermissionDenied, PolicyDenied, ValidationFailed
 from accord.exchange.domain import (
     CONTENT_MESSAGE,
     CONTENT_STATUS,
@@ -65,15 +75,20 @@ from accord.exchange.domain import (
 from accord.exchange.errors import (
     EnvelopeReplayed,
     MessageNotFound,
+    NotDeadLetter,
     PayloadInvalid,
     ReceiverPolicyDenied,
+    RecipientNotFound,
     UnknownRecipient,
 )
 from accord.exchange.events import broker_of
 from accord.exchange.models import InboxEntry, Message, OutboxEntry, Recipient
 from accord.exchange.receipts import sign_receipt
+from accord.exchange.refresh import learn_key
+from accord.exchange.rejections import Folded, RejectionLedger, Source
 from accord.exchange.schemas import MessageCreate, ReplyCreate
 from accord.parties.models import Agency, KeyRecord
+from accord.parties.services import Fetch
 
 __all__ = [
     "DOMESTIC",
@@ -82,17 +97,21 @@ __all__ = [
     "acknowledge",
     "alert_sender",
     "audited",
+    "flush_rejections",
     "list_messages",
     "outbox_summary",
     "proof_of",
     "read_message",
     "receive_envelope",
+    "rejection_ledger",
     "reply",
+    "requeue_recipient",
     "send_message",
     "store_counts",
 ]
 
 Box = str  # inbox | sent | all
+log = logging.getLogger("accord.exchange")
 T = TypeVar("T")
 
 
@@ -389,6 +408,75 @@ def reply(node: Node, s: Session, principal: Principal, message_id: str, cmd: Re
     return send_message(node, s, principal, create)
 
 
+# --------------------------------------------------------------------------- dead letters
+
+
+def requeue_recipient(node: Node, s: Session, principal: Principal, message_id: str,
+                      agency: str) -> Message:
+    """Queue a dead letter again: a fresh envelope to ``agency``, attempts from zero.
+
+    Only an officer of the sending agency (``messages:send``, clearance for the
+    message) can, and only for a recipient in ``dead-letter`` (else
+    :class:`NotDeadLetter`, 409). The agreements are asked again (side
+    ``sender``): they may have changed since the message was sent. The new
+    envelope (new id, new expiry, sealed to the recipient's current key) goes
+    into the outbox in the caller's transaction; the dead one stays as it was.
+    """
+    _require(principal, Permission.MESSAGES_SEND)
+    msg = _own_copy(s, principal.agency_id, message_id)
+    _check_clearance(principal, msg.handling)
+    rec = next((r for r in msg.recipients if r.agency == agency), None)
+    if msg.direction != "out" or rec is None:
+        raise RecipientNotFound(f"message {message_id} was not sent to {agency}",
+                                message_id=message_id, agency=agency)
+    if rec.state != RecipientState.DEAD_LETTER.value:
+        raise NotDeadLetter(f"{agency} is {rec.state}, not a dead letter: only a dead letter "
+                            "is queued again", state=rec.state)
+    target = s.get(Agency, agency)
+    if target is None:
+        raise UnknownRecipient(f"agency {agency} is no longer known", field="agency", agency=agency)
+    now = node.now()
+    records = validate_records(msg.records)
+    resource = Resource(categories_of(records), msg.crime_area, Handling(msg.handling))
+    verdict = _policy(node, s, actor=Actor(msg.sender, agency, officer=principal.username,
+                                           clearance=principal.clearance.value),
+                      resource=resource, purpose=msg.purpose, by=principal.actor, side="sender",
+                      at=now)
+    if not verdict.allowed:
+        raise PolicyDenied(f"the agreements no longer allow this message to {agency}: "
+                           f"{verdict.reason}", code=verdict.code, clause=verdict.clause)
+    # the payload as first sent: it named the recipients the sender's policy allowed then
+    refused_then = {r.agency for r in msg.recipients
+                    if r.refusal is not None and r.refusal.get("side") == "sender"}
+    payload = MessagePayload(
+        message_id=msg.message_id, thread_id=msg.thread_id, in_reply_to=msg.in_reply_to,
+        sender=msg.sender, sender_officer=msg.sender_officer,
+        to=[a for a in msg.to if a not in refused_then], subject=msg.subject, body=msg.body,
+        language=msg.language, priority=Priority(msg.priority), handling=Handling(msg.handling),
+        case_ref=msg.case_ref, crime_area=msg.crime_area, purpose=Purpose(msg.purpose),
+        records=records, evidence=msg.evidence, created=msg.created_at,
+    ).model_dump(mode="json", by_alias=True)
+    previous = rec.envelope_id
+    old = s.scalars(select(OutboxEntry).where(OutboxEntry.envelope_id == previous)).first() \
+        if previous else None
+    entry = _enqueue(node, s, payload=payload, content_type=CONTENT_MESSAGE, sender=msg.sender,
+                     recipient=target, recipient_pk=rec.id, now=now)
+    dead_at = rec.dead_at
+    rec.envelope_id, rec.state = entry.envelope_id, RecipientState.QUEUED.value
+    rec.queued_at, rec.sent_at, rec.dead_at = now, None, None
+    node.record(s, actor=principal.actor, action=Action.MESSAGE_REQUEUED,
+                object=f"message:{msg.message_id}", purpose=msg.purpose,
+                basis=verdict.basis_text or (DOMESTIC if verdict.code == DOMESTIC else ""),
+                detail={"recipient": agency, "envelope_id": entry.envelope_id,
+                        "previous_envelope_id": previous,
+                        "previous_attempts": old.attempts if old is not None else None,
+                        "previous_error": old.last_error if old is not None else None,
+                        "dead_at": dead_at.isoformat() if dead_at else None})
+    s.flush()
+    s.refresh(msg)
+    return msg
+
+
 # --------------------------------------------------------------------------- list, read, acknowledge
 
 
@@ -553,12 +641,19 @@ def _peek(raw: bytes) -> tuple[str, list[str]]:
     return str(header["sender"]), [str(r["agency"]) for r in header["recipients"]]
 
 
-def receive_envelope(node: Node, raw: bytes) -> Received:
+def receive_envelope(node: Node, raw: bytes, *, remote: str | None = None,
+                     fetch: Fetch | None = None) -> Received:
     """Accept one envelope from a peer (or from this node), or reject it with a reason.
 
     Returns the signed receipt (the original one for an exact duplicate).
     Raises an :class:`EnvelopeRejected` whose ``reason`` says why; then
-    nothing is stored but an audit entry.
+    nothing is stored but the rejection's audit entry (folded with others for
+    unauthenticated envelopes: :mod:`accord.exchange.rejections`).
+
+    A sender key this node does not know, of an agency on a pinned peer, makes
+    it refresh that peer's keys once (``fetch``, no transaction open, rate
+    limited: :func:`accord.exchange.refresh.learn_key`) and try again once.
+    ``remote`` is the address the envelope came from, if known.
     """
     max_bytes = node.settings.exchange_envelope_max_bytes
     try:
@@ -567,12 +662,14 @@ def receive_envelope(node: Node, raw: bytes) -> Received:
                                    size=len(raw), limit=max_bytes)
         env_id = envelope_id(raw, max_bytes=max_bytes)
         try:
-            received = _receive(node, raw, env_id)
-        except sa_exc.IntegrityError:
-            # the same envelope committed concurrently (PostgreSQL): now it is a duplicate
-            received = _receive(node, raw, env_id)
+            received = _receive_once(node, raw, env_id)
+        except UnknownKey:
+            sender, kid = _claimed_key(raw)
+            if not learn_key(node, agency=sender, kid=kid, fetch=fetch):
+                raise
+            received = _receive_once(node, raw, env_id)
     except EnvelopeRejected as exc:
-        _record_rejection(node, raw, exc)
+        _record_rejection(node, raw, exc, remote=remote)
         raise
     if received.urgent and received.recipient and not received.duplicate:
         broker_of(node).publish(received.recipient, {
@@ -580,6 +677,20 @@ def receive_envelope(node: Node, raw: bytes) -> Received:
             "recipient": received.recipient, "sender": received.sender,
             "handling": received.handling})
     return received
+
+
+def _receive_once(node: Node, raw: bytes, env_id: str) -> Received:
+    try:
+        return _receive(node, raw, env_id)
+    except sa_exc.IntegrityError:
+        # the same envelope committed concurrently (PostgreSQL): now it is a duplicate
+        return _receive(node, raw, env_id)
+
+
+def _claimed_key(raw: bytes) -> tuple[str, str]:
+    """Sender and sender key id as the header claims them (structure already checked)."""
+    header = parse_json(raw)["header"]
+    return str(header["sender"]), str(header["sender_kid"])
 
 
 def _receive(node: Node, raw: bytes, env_id: str) -> Received:
@@ -726,8 +837,46 @@ def _accept_status(node: Node, s: Session, data: dict[str, Any], *, sender: str,
     return status.message_id
 
 
-def _record_rejection(node: Node, raw: bytes, exc: EnvelopeRejected) -> None:
-    """The audit entry of a rejection, in its own transaction (the store is untouched)."""
+# Reasons that say by themselves that nothing about the envelope is authenticated. The
+# others (expired, not-yet-valid, wrong-recipient, replayed, decryption-failed,
+# invalid-payload, policy-denied, malformed plaintext) are authenticated when the
+# envelope's signature verifies with a known, unrevoked key of its sender.
+_UNAUTHENTICATED = frozenset({"too-large", "bad-signature", "unknown-key", "revoked-key"})
+_LEDGER_KEY = "exchange.rejections"
+_ledger_lock = threading.Lock()
+
+
+def rejection_ledger(node: Node) -> RejectionLedger:
+    """This node's counts of unauthenticated rejections (one per node, in memory)."""
+    with _ledger_lock:
+        ledger = node.extras.get(_LEDGER_KEY)
+        if not isinstance(ledger, RejectionLedger):
+            st = node.settings
+            ledger = node.extras[_LEDGER_KEY] = RejectionLedger(
+                st.exchange_rejection_audit_window_seconds, st.exchange_rejection_audit_max_sources)
+        return ledger
+
+
+def _signed_by_sender(node: Node, raw: bytes) -> bool:
+    """Does the envelope's signature verify with a known, unrevoked key of its claimed sender?"""
+    max_bytes = node.settings.exchange_envelope_max_bytes
+    try:
+        envelope_id(raw, max_bytes=max_bytes)  # size and structure
+        doc = parse_json(raw)
+        header = doc["header"]
+        text = str(doc["ciphertext"])
+        ciphertext = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        with node.read() as s:
+            public_key = _Keys(node, s).signing_key(str(header["sender"]), str(header["sender_kid"]))
+        verify_signed_header({"header": header, "ciphertext_sha256": sha256_hex(ciphertext)},
+                             str(doc["signature"]), public_key)
+    except (EnvelopeRejected, ValueError, KeyError, TypeError, RecursionError, binascii.Error):
+        return False
+    return True
+
+
+def _claims(node: Node, raw: bytes) -> tuple[str | None, str | None]:
+    """The envelope id and sender the (unverified) header claims, bounded in length."""
     env_id: str | None = None
     sender: str | None = None
     try:
@@ -739,19 +888,95 @@ def _record_rejection(node: Node, raw: bytes, exc: EnvelopeRejected) -> None:
                 sender = str(header.get("sender"))[:40] if header.get("sender") is not None else None
     except (ValueError, RecursionError):
         pass
+    return env_id, sender
+
+
+def _remote_key(remote: str | None) -> str | None:
+    """An address as a source: IPv4 as is, IPv6 by its /64 (one host holds a whole /64)."""
+    if not remote:
+        return None
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return remote[:64]
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def _record_rejection(node: Node, raw: bytes, exc: EnvelopeRejected, *,
+                      remote: str | None = None) -> None:
+    """The audit trail of a rejection (the store is untouched).
+
+    Authenticated envelopes get an entry each, in a transaction of its own;
+    unauthenticated ones are folded per reason and source
+    (:class:`~accord.exchange.rejections.RejectionLedger`).
+    """
+    env_id, sender = _claims(node, raw)
+    if exc.reason not in _UNAUTHENTICATED and _signed_by_sender(node, raw):
+        with node.uow() as s:
+            inputs = getattr(exc, "policy_inputs", None)
+            if inputs is not None:
+                actor, resource, purpose, at = inputs
+                _policy(node, s, actor=actor, resource=resource, purpose=purpose,
+                        by=f"node:{node.settings.node_id}", side="receiver", at=at)
+            node.record(s, actor=f"agency:{sender}" if sender else "unauthenticated",
+                        action=Action.ENVELOPE_REJECTED, object=f"envelope:{env_id or '?'}",
+                        outcome="rejected",
+                        detail={"reason": exc.reason, "detail": exc.detail[:500],
+                                "size": len(raw), "claimed_sender": sender,
+                                "authenticated": True, "count": 1,
+                                **{k: v for k, v in exc.extra.items()
+                                   if k in ("code", "clause", "basis")}})
+        return
+    known_sender: str | None = None
+    if sender is not None:
+        with node.read() as s:
+            known_sender = sender if s.get(Agency, sender) is not None else None
+    source = Source(remote=_remote_key(remote), claimed_sender=known_sender)
+    ledger = rejection_ledger(node)
+    now = node.now()
+    now_entry = ledger.note(exc.reason, source, now)
+    if now_entry is None:
+        log.warning("envelope rejected (%s, claimed sender %s, %d bytes): counted, audited with "
+                    "the next entry for its source", exc.reason, known_sender or "unknown", len(raw))
+    _write_folded(node, ledger.due(now), now_entry, example=exc.detail[:300],
+                  env_id=env_id, size=len(raw))
+
+
+def _write_folded(node: Node, due: list[Folded], now_entry: Folded | None = None, *,
+                  example: str = "", env_id: str | None = None, size: int = 0) -> None:
+    entries = [*due, *([now_entry] if now_entry else [])]
+    if not entries:
+        return
+    window = node.settings.exchange_rejection_audit_window_seconds
     with node.uow() as s:
-        inputs = getattr(exc, "policy_inputs", None)
-        if inputs is not None:
-            actor, resource, purpose, at = inputs
-            _policy(node, s, actor=actor, resource=resource, purpose=purpose,
-                    by=f"node:{node.settings.node_id}", side="receiver", at=at)
-        node.record(s, actor=f"agency:{sender}" if sender else "unauthenticated",
-                    action=Action.ENVELOPE_REJECTED, object=f"envelope:{env_id or '?'}",
-                    outcome="rejected",
-                    detail={"reason": exc.reason, "detail": exc.detail[:500],
-                            "size": len(raw), "claimed_sender": sender,
-                            **{k: v for k, v in exc.extra.items()
-                               if k in ("code", "clause", "basis")}})
+        for entry in entries:
+            current = entry is now_entry
+            node.record(
+                s, actor="unauthenticated", action=Action.ENVELOPE_REJECTED,
+                object=f"envelope:{env_id or '?'}" if current else f"envelopes:{entry.reason}",
+                outcome="rejected",
+                detail={"reason": entry.reason, "authenticated": False, "count": entry.count,
+                        "first_at": entry.first_at.isoformat(),
+                        "last_at": entry.last_at.isoformat(), "window_seconds": window,
+                        "remote": entry.source.remote,
+                        "claimed_sender": entry.source.claimed_sender,
+                        **({"detail": example, "size": size} if current else {})})
+
+
+def flush_rejections(node: Node, *, force: bool = False) -> int:
+    """Audit the unauthenticated rejections folded in windows that have closed (all: ``force``).
+
+    Called by the delivery worker each round and when it stops; returns the
+    number of entries written.
+    """
+    ledger = node.extras.get(_LEDGER_KEY)
+    if not isinstance(ledger, RejectionLedger):
+        return 0
+    due = ledger.due(node.now(), force=force)
+    _write_folded(node, due)
+    return len(due)
 
 
 # --------------------------------------------------------------------------- counts (tests, CLI)

@@ -29,15 +29,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 
 from accord.crypto.envelope import EnvelopeRejected
-from accord.errors import AccordError
+from accord.errors import AccordError, PeerError
 
 if TYPE_CHECKING:
     from accord.bootstrap import Node
 
-__all__ = ["ENVELOPES_PATH", "Delivery", "HttpTransport", "InMemoryTransport", "Outcome", "Route",
-           "Transport", "classify"]
+__all__ = ["ENVELOPES_PATH", "NODE_PATH", "Delivery", "HttpTransport", "InMemoryTransport",
+           "Outcome", "Route", "Transport", "classify", "fetch_descriptor"]
 
 ENVELOPES_PATH = "/federation/v1/envelopes"
+NODE_PATH = "/federation/v1/node"
 
 
 class Outcome(StrEnum):
@@ -83,6 +84,19 @@ def classify(status: int, body: Any) -> Delivery:
     return Delivery(Outcome.RETRY, error=f"HTTP {status} without a reason")
 
 
+def fetch_descriptor(url: str, *, timeout: float = 10.0) -> dict[str, Any]:
+    """GET a peer's signed node descriptor; raises :class:`PeerError` (it is checked by the caller)."""
+    try:
+        response = httpx.get(url, timeout=timeout)
+        response.raise_for_status()
+        data = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise PeerError(f"cannot fetch {url}: {type(exc).__name__}") from exc
+    if not isinstance(data, dict):
+        raise PeerError(f"{url} did not answer with a JSON object")
+    return data
+
+
 class HttpTransport:
     """POST envelopes to peers with one pooled, thread-safe httpx client."""
 
@@ -120,6 +134,7 @@ class InMemoryTransport:
         self.nodes: dict[str, Node] = dict(nodes or {})
         self.down: set[str] = set()
         self.sent: list[tuple[str, bytes]] = []
+        self.fetched: list[str] = []
         self._lose_answers = 0
         self._lock = threading.Lock()
 
@@ -139,7 +154,7 @@ class InMemoryTransport:
         if node is None:
             return Delivery(Outcome.RETRY, error=f"no node {route.node_id}")
         try:
-            received = receive_envelope(node, envelope)
+            received = receive_envelope(node, envelope, fetch=self.fetch)
         except EnvelopeRejected as exc:
             return Delivery(Outcome.REJECTED, problem=exc.to_problem())
         except AccordError as exc:
@@ -153,6 +168,20 @@ class InMemoryTransport:
                 self._lose_answers -= 1
                 return Delivery(Outcome.RETRY, error="answer lost")
         return Delivery(Outcome.ACCEPTED, receipt=received.receipt)
+
+    def fetch(self, url: str) -> dict[str, Any]:
+        """A node's signed descriptor, as ``GET {base_url}/federation/v1/node`` would answer."""
+        from accord.parties.services import node_descriptor
+
+        with self._lock:
+            self.fetched.append(url)
+        for node_id, node in self.nodes.items():
+            if url == node.settings.base_url.rstrip("/") + NODE_PATH:
+                if node_id in self.down:
+                    raise PeerError(f"cannot fetch {url}: ConnectError")
+                with node.read() as s:
+                    return node_descriptor(node, s)
+        raise PeerError(f"cannot fetch {url}: no such node")
 
     def close(self) -> None:
         return None

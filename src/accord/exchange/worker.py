@@ -13,6 +13,9 @@ transaction is held while waiting on the network):
    transport, the same envelope path.
 3. **settle** (one transaction): an accepted envelope's signed receipt is
    verified with the recipient agency's key and stored as proof of delivery
+   (a receipt signed by a key this node does not know yet, of an agency on a
+   pinned peer, first makes it refresh that peer's keys — once, with no
+   transaction open, rate limited: :func:`accord.exchange.refresh.learn_key`)
    (recipient ``delivered``); a rejected one is final (recipient ``refused``
    with the receiver's reason, and an alert in the sender's inbox); anything
    else waits for its next attempt, unless the envelope has been trying for
@@ -48,9 +51,11 @@ from accord.exchange.domain import CONTENT_MESSAGE, RecipientState, advance, bac
 from accord.exchange.events import broker_of
 from accord.exchange.models import OutboxEntry, Recipient
 from accord.exchange.receipts import verify_receipt
-from accord.exchange.services import alert_sender
+from accord.exchange.refresh import learn_key
+from accord.exchange.services import alert_sender, flush_rejections
 from accord.exchange.transport import Delivery, InMemoryTransport, Outcome, Route, Transport
 from accord.parties.models import KeyRecord, Peer
+from accord.parties.services import Fetch
 
 __all__ = ["WORKER_KEY", "DeliveryWorker", "wake_worker"]
 
@@ -70,6 +75,7 @@ class _Job:
     outbox_id: int
     envelope: bytes
     route: Route
+    recipient: str
 
 
 class DeliveryWorker:
@@ -78,11 +84,12 @@ class DeliveryWorker:
     def __init__(
         self, node: Node, *, transport: Transport, local: Transport | None = None,
         rng: random.Random | None = None, concurrency: int | None = None,
-        batch: int | None = None,
+        batch: int | None = None, fetch: Fetch | None = None,
     ) -> None:
         st = node.settings
         self.node = node
         self.transport = transport
+        self.fetch = fetch  # peer descriptors for key refreshes; None: the node's (refresh.py)
         self.local = local or InMemoryTransport({st.node_id: node})
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self.concurrency = concurrency or st.exchange_worker_concurrency
@@ -115,12 +122,17 @@ class DeliveryWorker:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self.transport.close()
+        try:
+            flush_rejections(self.node, force=True)
+        except Exception as exc:  # the database may be gone already; the counts are only lost
+            log.error("could not audit folded rejections: %s", type(exc).__name__)
 
     def _loop(self) -> None:
         poll = self.node.settings.exchange_worker_poll_seconds
         while not self._stop.is_set():
             try:
                 done = self.run_once()
+                flush_rejections(self.node)
             except Exception as exc:  # keep delivering after a database hiccup
                 log.error("outbox round failed: %s", type(exc).__name__)
                 done = 0
@@ -147,6 +159,7 @@ class DeliveryWorker:
             deliveries = list(self._pool.map(self._send, jobs))
         else:
             deliveries = [self._send(job) for job in jobs]
+        self._learn_receipt_keys(jobs, deliveries)
         self._settle(jobs, deliveries)
         return len(jobs)
 
@@ -181,7 +194,7 @@ class DeliveryWorker:
                 if rec is not None and advance(RecipientState(rec.state), RecipientState.SENT):
                     rec.state, rec.sent_at = RecipientState.SENT.value, now
                 route = Route(own, None) if row.node_id == own else Route(row.node_id, peers.get(row.node_id))
-                jobs.append(_Job(row.id, row.envelope.encode("utf-8"), route))
+                jobs.append(_Job(row.id, row.envelope.encode("utf-8"), route, row.recipient))
             return jobs
 
     def _send(self, job: _Job) -> Delivery:
@@ -190,6 +203,24 @@ class DeliveryWorker:
             return transport.send(job.route, job.envelope)
         except Exception as exc:  # a transport must not raise; if it does, try again later
             return Delivery(Outcome.RETRY, error=type(exc).__name__)
+
+    def _learn_receipt_keys(self, jobs: list[_Job], deliveries: list[Delivery]) -> None:
+        """Refresh the peers whose receipts are signed by keys not known here (before settling,
+        so no transaction is open while fetching); settling then verifies them once more."""
+        wanted: set[tuple[str, str]] = set()
+        for job, delivery in zip(jobs, deliveries, strict=True):
+            body = (delivery.receipt or {}).get("body") if delivery.outcome is Outcome.ACCEPTED else None
+            kid = body.get("kid") if isinstance(body, dict) else None
+            if isinstance(kid, str) and len(kid) <= 80:
+                wanted.add((job.recipient, kid))
+        if not wanted:
+            return
+        with self.node.read() as s:
+            known = set(s.scalars(select(KeyRecord.kid).where(
+                KeyRecord.kid.in_(sorted({kid for _, kid in wanted})))))
+        for agency, kid in sorted(wanted):
+            if kid not in known:
+                learn_key(self.node, agency=agency, kid=kid, fetch=self.fetch)
 
     def _settle(self, jobs: list[_Job], deliveries: list[Delivery]) -> None:
         alerts: list[tuple[str, dict[str, Any]]] = []

@@ -16,8 +16,16 @@ from accord.audit.tags import Action
 from accord.auth import secrets as sec
 from accord.bootstrap import Node
 from accord.crypto.canonical import canonical_json
-from accord.crypto.keys import Alg, b64url, b64url_decode, fingerprint, load_public
-from accord.errors import Conflict, FingerprintMismatch, NotFound, PeerError, ValidationFailed
+from accord.crypto.keys import Alg, b64url, b64url_decode, fingerprint, load_public, make_kid
+from accord.errors import (
+    AccordError,
+    Conflict,
+    CryptoError,
+    FingerprintMismatch,
+    NotFound,
+    PeerError,
+    ValidationFailed,
+)
 from accord.parties.domain import (
     AgencyKind,
     Handling,
@@ -26,7 +34,7 @@ from accord.parties.domain import (
     parse_roles,
 )
 from accord.parties.keys import KeyStore
-from accord.parties.models import Agency, Officer, Peer
+from accord.parties.models import Agency, KeyRecord, Officer, Peer
 
 
 # -- agencies -------------------------------------------------------------------
@@ -202,12 +210,13 @@ def verify_descriptor(descriptor: dict[str, Any], expected_fingerprint: str) -> 
 
 
 Fetch = Callable[[str], dict[str, Any]]
+DESCRIPTOR_PATH = "/federation/v1/node"
 
 
 def add_peer(node: Node, s: Session, *, url: str, expected_fingerprint: str, fetch: Fetch,
              actor: str) -> Peer:
     """Pin a peer: only when its node key has the fingerprint we were given out of band."""
-    descriptor = fetch(url.rstrip("/") + "/federation/v1/node")
+    descriptor = fetch(url.rstrip("/") + DESCRIPTOR_PATH)
     try:
         verify_descriptor(descriptor, expected_fingerprint)
     except (FingerprintMismatch, PeerError) as exc:
@@ -219,6 +228,7 @@ def add_peer(node: Node, s: Session, *, url: str, expected_fingerprint: str, fet
         raise ValidationFailed("a node cannot be its own peer", field="url")
     country = check_country(str(descriptor["country"]))
     now = node.now()
+    _check_peer_claims(s, descriptor, node_id=peer_id, country=country)
     _store_peer_keys(s, descriptor, now)
     peer = s.get(Peer, peer_id)
     if peer is None:
@@ -235,14 +245,150 @@ def add_peer(node: Node, s: Session, *, url: str, expected_fingerprint: str, fet
     return peer
 
 
+@dataclass(frozen=True)
+class PeerRefresh:
+    """What a refresh changed: keys new to this node, and known keys whose state changed."""
+
+    peer: Peer
+    added: list[str]
+    changed: list[str]
+
+
+def refresh_peer(node: Node, s: Session, *, node_id: str, fetch: Fetch, actor: str) -> PeerRefresh:
+    """Learn a pinned peer's current keys from its signed descriptor.
+
+    The descriptor is fetched from the peer's stored base URL and must be signed
+    by the node key whose fingerprint was pinned: a peer is never re-pinned to
+    another node key here (that takes ``add_peer`` with a fingerprint obtained
+    out of band). Its agencies' public keys are upserted with their retired and
+    revoked states (a revocation is never undone). Refused: another fingerprint,
+    a bad signature, another node id or country, a descriptor older than the one
+    held, an agency of another country, node or of this node, a key id that
+    does not match its key. A refusal is audited (``node:peer:refused``) in
+    ``s`` before the error is raised, with nothing else written, so a caller
+    that commits after catching it keeps the entry (:func:`refresh_peer_now`).
+
+    ``fetch`` is called inside the caller's transaction; to keep the network
+    out of it, use :func:`refresh_peer_now`.
+    """
+    peer = s.get(Peer, node_id)
+    if peer is None:
+        raise NotFound(f"no peer {node_id} is pinned")
+    url = peer.base_url
+    descriptor = fetch(url.rstrip("/") + DESCRIPTOR_PATH)
+    try:
+        verify_descriptor(descriptor, peer.fingerprint)
+        if str(descriptor.get("node_id")) != node_id:
+            raise PeerError(f"the node at {url} now says it is {str(descriptor.get('node_id'))[:100]!r}, "
+                            f"not {node_id}")
+        if str(descriptor.get("country", "")).upper() != peer.country:
+            raise PeerError(f"the node at {url} now says it is in another country than {peer.country}")
+        issued, held = _issued_at(descriptor), _issued_at(peer.descriptor)
+        if issued is None or (held is not None and issued < held):
+            raise PeerError(f"the descriptor of {node_id} is older than the one held (replayed?)")
+        _check_peer_claims(s, descriptor, node_id=node_id, country=peer.country)
+    except (PeerError, Conflict, CryptoError, ValidationFailed) as exc:
+        node.record(s, actor=actor, action=Action.PEER_REFUSED, object=f"peer:{node_id}",
+                    outcome="denied", detail={"reason": exc.detail[:500], "refresh": True,
+                                              "url": url, "pinned_fingerprint": peer.fingerprint})
+        raise
+    now = node.now()
+    added, changed = _store_peer_keys(s, descriptor, now)
+    peer.descriptor, peer.refreshed_at = descriptor, now
+    s.flush()
+    node.record(s, actor=actor, action=Action.PEER_REFRESHED, object=f"peer:{node_id}",
+                detail={"url": url, "fingerprint": peer.fingerprint, "added": added,
+                        "changed": changed})
+    return PeerRefresh(peer, added, changed)
+
+
+def refresh_peer_now(node: Node, *, node_id: str, fetch: Fetch, actor: str) -> PeerRefresh:
+    """:func:`refresh_peer` with the network outside any transaction.
+
+    Reads the peer's address (read-only), fetches its descriptor with no
+    transaction open (SQLite serialises writers: none waits on a peer), then
+    checks and stores it in one short transaction of its own. A refusal's audit
+    entry is committed before the error is raised.
+    """
+    with node.read() as s:
+        peer = s.get(Peer, node_id)
+        if peer is None:
+            raise NotFound(f"no peer {node_id} is pinned")
+        url = peer.base_url
+    descriptor = fetch(url.rstrip("/") + DESCRIPTOR_PATH)
+    refused: AccordError | None = None
+    result: PeerRefresh | None = None
+    with node.uow() as s:
+        try:
+            result = refresh_peer(node, s, node_id=node_id, fetch=lambda _url: descriptor,
+                                  actor=actor)
+        except AccordError as exc:  # audited in this transaction, which still commits
+            refused = exc
+    if refused is not None:
+        raise refused
+    assert result is not None
+    return result
+
+
+def _issued_at(descriptor: dict[str, Any] | None) -> datetime | None:
+    try:
+        value = (descriptor or {}).get("issued_at")
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _check_peer_claims(s: Session, descriptor: dict[str, Any], *, node_id: str, country: str) -> None:
+    """Refuse, before anything is written, what a peer may not claim.
+
+    Its agencies are of its own country and not hosted here nor known as
+    another node's; every key id matches its key and no key is known for
+    another owner. (Otherwise a peer could speak for an agency of another node.)
+    """
+    def check_key(key: Any, owner: str) -> None:
+        try:
+            kid, alg = str(key["kid"]), str(key["alg"])
+            raw = b64url_decode(str(key["public_key"]))
+            if alg not in ("ed25519", "x25519") or make_kid(alg, raw) != kid:  # type: ignore[arg-type]
+                raise CryptoError(f"key id {kid[:80]} does not match its key")
+            if _parse_time(key.get("created_at")) is None:
+                raise CryptoError(f"key {kid[:80]} has no creation time")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PeerError(f"malformed key in the descriptor of {node_id}: {type(exc).__name__}") from exc
+        row = s.get(KeyRecord, kid)
+        if row is not None and (row.owner != owner or row.public_key != raw):
+            raise CryptoError(f"key {kid} is already known for another owner")
+
+    try:
+        for key in descriptor.get("node_keys", []):
+            check_key(key, node_id)
+        for agency in descriptor.get("agencies", []):
+            agency_id = check_agency_id(str(agency["id"]))
+            if agency_id[:2] != country:
+                raise PeerError(f"peer {node_id} ({country}) claims agency {agency_id} of another country")
+            row = s.get(Agency, agency_id)
+            if row is not None and row.hosted:
+                raise Conflict(f"peer {node_id} claims agency {agency_id}, which this node hosts")
+            if row is not None and row.node_id != node_id:
+                raise Conflict(f"peer {node_id} claims agency {agency_id}, known as one of {row.node_id}")
+            for key in agency.get("keys", []):
+                check_key(key, agency_id)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise PeerError(f"malformed descriptor of {node_id}: {type(exc).__name__}") from exc
+
+
 def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _store_peer_keys(s: Session, descriptor: dict[str, Any], now: datetime) -> None:
+def _store_peer_keys(s: Session, descriptor: dict[str, Any], now: datetime
+                     ) -> tuple[list[str], list[str]]:
+    """Upsert the descriptor's agencies and keys; returns (new key ids, key ids whose state changed)."""
     node_id = str(descriptor["node_id"])
+    added: list[str] = []
+    changed: list[str] = []
     for key in descriptor.get("node_keys", []):
-        _upsert_key(s, key, owner=node_id, owner_kind="node")
+        _upsert_key(s, key, owner=node_id, owner_kind="node", added=added, changed=changed)
     for agency in descriptor.get("agencies", []):
         agency_id = check_agency_id(str(agency["id"]))
         row = s.get(Agency, agency_id)
@@ -257,17 +403,26 @@ def _store_peer_keys(s: Session, descriptor: dict[str, Any], now: datetime) -> N
         else:
             row.name, row.node_id = str(agency.get("name", row.name)), node_id
         for key in agency.get("keys", []):
-            _upsert_key(s, key, owner=agency_id, owner_kind="agency")
+            _upsert_key(s, key, owner=agency_id, owner_kind="agency", added=added, changed=changed)
+    return added, changed
 
 
-def _upsert_key(s: Session, key: dict[str, Any], *, owner: str, owner_kind: str) -> None:
+def _upsert_key(s: Session, key: dict[str, Any], *, owner: str, owner_kind: str,
+                added: list[str], changed: list[str]) -> None:
     created = _parse_time(key.get("created_at"))
     assert created is not None
+    kid = str(key["kid"])
+    row = s.get(KeyRecord, kid)
+    before = None if row is None else (row.retired_at, row.revoked_at)
     KeyStore.upsert_public(
-        s, kid=str(key["kid"]), owner=owner, owner_kind=owner_kind, alg=str(key["alg"]),
+        s, kid=kid, owner=owner, owner_kind=owner_kind, alg=str(key["alg"]),
         raw=b64url_decode(str(key["public_key"])), created_at=created,
         retired_at=_parse_time(key.get("retired_at")), revoked_at=_parse_time(key.get("revoked_at")),
     )
+    if row is None:
+        added.append(kid)
+    elif before != (row.retired_at, row.revoked_at):
+        changed.append(kid)
 
 
 def list_peers(s: Session) -> list[Peer]:

@@ -32,5 +32,7 @@ async def receive_envelope(request: Request, node: NodeDep) -> dict[str, Any]:
         size += len(chunk)
         if size > limit:
             break
-    received = await run_in_threadpool(exchange.receive_envelope, node, b"".join(chunks))
+    remote = request.client.host if request.client else None
+    received = await run_in_threadpool(exchange.receive_envelope, node, b"".join(chunks),
+                                       remote=remote)
     return {"receipt": received.receipt, "duplicate": received.duplicate}

@@ -20,6 +20,7 @@ from accord.bootstrap import Node, build_node
 from accord.clock import ManualClock
 from accord.db import make_engine
 from accord.exchange import services
+from accord.exchange.refresh import set_peer_fetch
 from accord.exchange.schemas import MessageCreate
 from accord.exchange.transport import InMemoryTransport
 from accord.exchange.worker import DeliveryWorker
@@ -92,6 +93,21 @@ def audit_count(node: Node, action: str) -> int:
                             .where(AuditEntry.action == action)) or 0)
 
 
+def rejection_entries(node: Node) -> list[AuditEntry]:
+    with node.uow() as s:
+        return list(s.scalars(select(AuditEntry).where(AuditEntry.action == "exchange:envelope:rejected")
+                              .order_by(AuditEntry.idx)))
+
+
+def rejections_counted(node: Node) -> dict[str, int]:
+    """Rejections by reason: the counts carried by audit entries plus those still folded."""
+    totals: dict[str, int] = dict(services.rejection_ledger(node).pending())
+    for entry in rejection_entries(node):
+        reason = entry.detail["reason"]
+        totals[reason] = totals.get(reason, 0) + int(entry.detail["count"])
+    return totals
+
+
 @dataclass
 class World:
     es: Node
@@ -105,7 +121,8 @@ class World:
         nid = node.settings.node_id
         if nid not in self.workers:
             self.workers[nid] = DeliveryWorker(node, transport=self.transport,
-                                               rng=random.Random(7), concurrency=1)
+                                               rng=random.Random(7), concurrency=1,
+                                               fetch=self.transport.fetch)
         return self.workers[nid]
 
     def pump(self, rounds: int = 20) -> int:
@@ -139,6 +156,8 @@ def world(node: Node, tmp_path: Path, clock: ManualClock) -> Iterator[World]:
             if a is not b:
                 pin(a, b)
     transport = InMemoryTransport({"es-node": node, "fr-node": fr, "ma-node": ma})
+    for n in (node, fr, ma):  # key refreshes fetch descriptors in-process, never over the network
+        set_peer_fetch(n, transport.fetch)
     make_officer(node, "garcia", agency="ES-PN", clearance="H2")
     make_officer(node, "vega", agency="ES-SVA", clearance="H2")
     make_officer(fr, "dupont", agency="FR-PN", clearance="H2")

@@ -53,3 +53,51 @@ def test_batch_send_deliver_list_and_acknowledge(tmp_path: Path) -> None:
     assert states[mid] == "acknowledged"
     bad = runner.invoke(app, ["--data-dir", str(data), "messages", "list", "--as", "nobody"])
     assert bad.exit_code == 2
+
+
+def test_retry_a_dead_letter_and_refresh_peers(tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from accord.exchange.models import OutboxEntry, Recipient
+
+    data = tmp_path / "es"
+    settings = init_node(data, node_id="es-node", country="ES", mode="development",
+                         agencies=[AgencySpec("ES-PN", "PN", "police"),
+                                   AgencySpec("ES-SVA", "SVA", "customs")])
+    node = build_node(settings)
+    try:
+        with node.uow() as s:
+            parties.create_officer(node, s, username="garcia", display_name="garcia",
+                                   agency_id="ES-PN", roles=["officer"], clearance="H2",
+                                   password="a long enough password")
+    finally:
+        node.dispose()
+    runner = CliRunner()
+
+    def cli(*args: str, code: int = 0) -> object:
+        result = runner.invoke(app, ["--data-dir", str(data), *args])
+        assert result.exit_code == code, result.output
+        return json.loads(result.stdout) if "--json" in args and code == 0 else result.output
+
+    sent = cli("messages", "send", "--as", "garcia", "--to", "ES-SVA", "--subject", "container",
+               "--body", "check", "--crime-area", "0601", "--json")
+    mid = sent["message_id"]  # type: ignore[index]
+    assert "not a dead letter" in str(cli("messages", "retry", mid, "ES-SVA", "--as", "garcia",
+                                          code=2))
+    # as if ES-SVA had been unreachable for a day
+    node = build_node(settings)
+    try:
+        with node.uow() as s:
+            rec = s.scalars(select(Recipient)).one()
+            rec.state = "dead-letter"
+            s.scalars(select(OutboxEntry)).one().state = "dead"
+    finally:
+        node.dispose()
+    shown = cli("messages", "retry", mid, "ES-SVA", "--as", "garcia", "--json")
+    assert shown["recipients"][0]["state"] == "queued"  # type: ignore[index]
+    assert cli("messages", "outbox", "--json") == {"dead": 1, "pending": 1}
+    cli("messages", "deliver")
+    assert cli("messages", "outbox", "--json") == {"dead": 1, "done": 1}
+
+    assert cli("peers", "refresh", "--json") == []  # no peer pinned: nothing to do
+    assert "no peer" in str(cli("peers", "refresh", "fr-node", code=2))

@@ -1,6 +1,7 @@
 """Tampering: every rejection reason from a crafted envelope, POSTed to the receiver's
-``/federation/v1/envelopes``; each answer is a problem document with the reason, an audit
-entry is written, and the receiver's store is unchanged."""
+``/federation/v1/envelopes``; each answer is a problem document with the reason, the
+rejection is counted in the audit trail (an entry of its own when the envelope is
+authenticated, folded per source otherwise), and the receiver's store is unchanged."""
 
 from __future__ import annotations
 
@@ -26,7 +27,15 @@ from accord.exchange.domain import CONTENT_MESSAGE, CONTENT_STATUS
 from accord.exchange.services import _recipient_key
 from accord.parties.keys import KeyStore
 from accord.web.app import create_app
-from tests.unit.exchange.conftest import ACCOUNT, PERSON, World, audit_count, count_rows
+from tests.unit.exchange.conftest import (
+    ACCOUNT,
+    PERSON,
+    World,
+    audit_count,
+    count_rows,
+    rejection_entries,
+    rejections_counted,
+)
 
 PATH = "/federation/v1/envelopes"
 
@@ -84,23 +93,20 @@ def fr_client(world: World) -> Iterator[TestClient]:
         yield client
 
 
-def rejected_reasons(node: Node) -> list[str]:
-    with node.uow() as s:
-        rows = s.scalars(select(AuditEntry).where(AuditEntry.action == Action.ENVELOPE_REJECTED)
-                         .order_by(AuditEntry.idx))
-        return [r.detail["reason"] for r in rows]
-
-
 def post(client: TestClient, env: dict[str, Any] | bytes) -> Any:
     content = env if isinstance(env, bytes) else json.dumps(env).encode()
     return client.post(PATH, content=content, headers={"content-type": "application/json"})
 
 
 def assert_rejected(world: World, client: TestClient, env: dict[str, Any] | bytes, status: int,
-                    reason: str, node: Node | None = None) -> dict[str, Any]:
+                    reason: str, node: Node | None = None, *,
+                    authenticated: bool = False) -> dict[str, Any]:
+    """The answer, the unchanged store, and the rejection counted once in the audit trail: an
+    entry of its own for an authenticated envelope, folded per source for the others."""
     node = node or world.fr
     before = count_rows(node)
-    rejected_before = rejected_reasons(node)
+    counted_before = rejections_counted(node)
+    entries_before = len(rejection_entries(node))
     response = post(client, env)
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -108,7 +114,16 @@ def assert_rejected(world: World, client: TestClient, env: dict[str, Any] | byte
     assert body["reason"] == reason
     assert body["detail"]
     assert count_rows(node) == before, "the receiver stored something"
-    assert rejected_reasons(node) == [*rejected_before, reason]
+    counted = rejections_counted(node)
+    assert counted.get(reason, 0) == counted_before.get(reason, 0) + 1
+    assert sum(counted.values()) == sum(counted_before.values()) + 1
+    entries = rejection_entries(node)
+    if authenticated:
+        assert len(entries) == entries_before + 1
+        assert entries[-1].detail["authenticated"] is True and entries[-1].detail["count"] == 1
+        assert entries[-1].actor == "agency:ES-PN"
+    else:
+        assert all(e.detail["authenticated"] is False for e in entries[entries_before:])
     return dict(body)
 
 
@@ -154,32 +169,42 @@ def test_revoked_key(world: World, fr_client: TestClient) -> None:
 
 def test_wrong_recipient(world: World, fr_client: TestClient) -> None:
     env = craft(world, to="MA-DGSN")
-    assert_rejected(world, fr_client, env, 422, "wrong-recipient")
+    assert_rejected(world, fr_client, env, 422, "wrong-recipient", authenticated=True)
 
 
 def test_replayed_id(world: World, fr_client: TestClient) -> None:
     env = craft(world)
     assert post(fr_client, env).status_code == 200
     other = craft(world, envelope_id=env["header"]["id"])  # new content, same id
-    assert_rejected(world, fr_client, other, 409, "replayed")
+    assert_rejected(world, fr_client, other, 409, "replayed", authenticated=True)
 
 
 def test_replayed_message_in_a_new_envelope(world: World, fr_client: TestClient) -> None:
     data = payload(world)
     assert post(fr_client, craft(world, data=data)).status_code == 200
-    assert_rejected(world, fr_client, craft(world, data=data), 409, "replayed")
+    assert_rejected(world, fr_client, craft(world, data=data), 409, "replayed", authenticated=True)
 
 
 def test_expired(world: World, fr_client: TestClient) -> None:
     now = world.clock.now()
     env = craft(world, created=now - timedelta(days=8), expires=now - timedelta(seconds=1))
-    assert_rejected(world, fr_client, env, 422, "expired")
+    assert_rejected(world, fr_client, env, 422, "expired", authenticated=True)
+
+
+def test_expired_with_a_broken_signature_is_not_authenticated(world: World,
+                                                              fr_client: TestClient) -> None:
+    now = world.clock.now()
+    env = craft(world, created=now - timedelta(days=8), expires=now - timedelta(seconds=1))
+    sig = bytearray(unb64u(env["signature"]))
+    sig[0] ^= 0x01
+    env["signature"] = b64u(bytes(sig))
+    assert_rejected(world, fr_client, env, 422, "expired", authenticated=False)
 
 
 def test_not_yet_valid(world: World, fr_client: TestClient) -> None:
     now = world.clock.now()
     env = craft(world, created=now + timedelta(hours=1), expires=now + timedelta(days=2))
-    assert_rejected(world, fr_client, env, 422, "not-yet-valid")
+    assert_rejected(world, fr_client, env, 422, "not-yet-valid", authenticated=True)
 
 
 @pytest.mark.parametrize("change", [
@@ -194,14 +219,14 @@ def test_not_yet_valid(world: World, fr_client: TestClient) -> None:
 ])
 def test_payload_failing_validation(world: World, fr_client: TestClient, change: dict[str, Any]) -> None:
     env = craft(world, data=payload(world, **change))
-    assert_rejected(world, fr_client, env, 422, "invalid-payload")
+    assert_rejected(world, fr_client, env, 422, "invalid-payload", authenticated=True)
 
 
 def test_status_for_a_message_never_sent(world: World, fr_client: TestClient) -> None:
     data = {"kind": "status", "message_id": uuid.uuid4().hex, "agency": "ES-PN", "state": "read",
             "at": world.clock.now().isoformat(), "by": "x"}
     env = craft(world, data=data, content_type=CONTENT_STATUS)
-    assert_rejected(world, fr_client, env, 422, "invalid-payload")
+    assert_rejected(world, fr_client, env, 422, "invalid-payload", authenticated=True)
 
 
 def test_over_the_size_limit(world: World, fr_client: TestClient) -> None:
@@ -222,14 +247,16 @@ def test_decryption_failed(world: World, fr_client: TestClient) -> None:
     ct = bytearray(unb64u(env["ciphertext"]))
     ct[-1] ^= 0x01
     env["ciphertext"] = b64u(bytes(ct))
-    assert_rejected(world, fr_client, resign(world, env), 400, "decryption-failed")
+    assert_rejected(world, fr_client, resign(world, env), 400, "decryption-failed",
+                    authenticated=True)
 
 
 def test_receiver_policy_refuses_what_its_agreements_do_not_grant(world: World) -> None:
     # a sender that skipped its own policy check: MA decides again on arrival
     env = craft(world, to="MA-DGSN", data=payload(world, to="MA-DGSN", records=[PERSON, ACCOUNT]))
     with TestClient(create_app(world.ma, background=False)) as client:
-        body = assert_rejected(world, client, env, 403, "policy-denied", node=world.ma)
+        body = assert_rejected(world, client, env, 403, "policy-denied", node=world.ma,
+                               authenticated=True)
     assert body["code"] == "category-not-granted"
     assert body["clause"] == "es-ma-police v2 clause art-3"
     with world.ma.uow() as s:

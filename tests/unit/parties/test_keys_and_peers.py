@@ -105,3 +105,42 @@ def test_pin_peer_only_with_matching_fingerprint(node: Node, peer_node: Node) ->
         assert len(KeyStore.keys_of(s, "FR-PN")) == 2
         actions = [e.action for e in node.audit.query(s, action="node:peer")]
         assert actions == ["node:peer:refused", "node:peer:pinned"]
+
+
+def test_refresh_learns_rotated_keys_and_never_repins(node: Node, peer_node: Node, tmp_path: Path,
+                                                      clock: ManualClock) -> None:
+    fetch = _fetcher(peer_node)
+    real = fetch("http://127.0.0.1:8402/federation/v1/node")["fingerprint"]
+    with node.uow() as s:
+        parties.add_peer(node, s, url="http://127.0.0.1:8402", expected_fingerprint=real,
+                         fetch=fetch, actor="test")
+    with peer_node.uow() as s:
+        new = parties.rotate_keys(peer_node, s, owner="FR-PN", actor="test")
+    result = parties.refresh_peer_now(node, node_id="fr-node", fetch=fetch, actor="test")
+    assert sorted(result.added) == sorted(new) and len(result.changed) == 2  # the old ones retired
+    with node.uow() as s:
+        keys = {k.kid: k for k in KeyStore.keys_of(s, "FR-PN")}
+        assert len(keys) == 4 and all(keys[k].retired_at is None for k in new)
+        assert [e.action for e in node.audit.query(s, action="node:peer")][-1] == "node:peer:refreshed"
+
+    # the node at the pinned address now presents another node key: refused, audited, nothing learned
+    impostor = build_node(make_settings(tmp_path / "fr2", f"sqlite:///{tmp_path / 'fr2.db'}",
+                                        node_id="fr-node", country="FR",
+                                        base_url="http://127.0.0.1:8402"), clock=clock)
+    from accord.db import make_engine
+    from accord.tables import metadata
+
+    e = make_engine(impostor.settings.resolved_database_url)
+    metadata.create_all(e)
+    e.dispose()
+    initialise(impostor, [AgencySpec("FR-DGDDI", "Douane")], migrate=False)
+    try:
+        with pytest.raises(FingerprintMismatch):
+            parties.refresh_peer_now(node, node_id="fr-node", fetch=_fetcher(impostor), actor="test")
+    finally:
+        impostor.dispose()
+    with node.uow() as s:
+        assert [e.action for e in node.audit.query(s, action="node:peer")][-1] == "node:peer:refused"
+        assert s.get(Agency, "FR-DGDDI") is None
+        (peer,) = parties.list_peers(s)
+        assert peer.fingerprint == real

@@ -1,4 +1,5 @@
-"""/api/v1/messages: compose, list, read, reply, acknowledge, and the urgent-message stream."""
+"""/api/v1/messages: compose, list, read, reply, acknowledge, retry a dead letter, and the
+urgent-message stream."""
 
 from __future__ import annotations
 
@@ -157,5 +158,16 @@ def acknowledge(message_id: str, node: NodeDep, principal: MessagesSend) -> Mess
     result = services.audited(
         node, actor=principal.actor, obj=f"message:{message_id}",
         fn=lambda s: _public(s, services.acknowledge(node, s, principal, message_id)))
+    wake_worker(node)
+    return result
+
+
+@router.post("/{message_id}/recipients/{agency}/retry", response_model=MessagePublic)
+def retry(message_id: str, agency: str, node: NodeDep, principal: MessagesSend) -> MessagePublic:
+    """Queue a dead letter again for ``agency``: a fresh envelope, attempts from zero.
+    409 ``not-dead-letter`` for a recipient in any other state."""
+    result = services.audited(
+        node, actor=principal.actor, obj=f"message:{message_id}",
+        fn=lambda s: _public(s, services.requeue_recipient(node, s, principal, message_id, agency)))
     wake_worker(node)
     return result

@@ -14,6 +14,7 @@ from accord.auth.domain import Principal
 from accord.auth.permissions import Permission
 from accord.auth.schemas import Me, TokenCreate, TokenCreated, TokenPublic
 from accord.errors import PeerError
+from accord.exchange.refresh import peer_fetch_of
 from accord.parties import services as parties
 from accord.parties.keys import KeyStore
 from accord.parties.models import ApiToken, Officer
@@ -136,6 +137,15 @@ def add_peer(body: PeerCreate, s: SessionDep, node: NodeDep,
     peer = parties.add_peer(node, s, url=body.url, expected_fingerprint=body.fingerprint,
                             fetch=fetch_json, actor=principal.actor)
     return PeerPublic.model_validate(peer)
+
+
+@router.post("/peers/{node_id}/refresh", response_model=PeerPublic)
+def refresh_peer(node_id: str, node: NodeDep, principal: PeersWrite) -> PeerPublic:
+    """Fetch the peer's signed descriptor again and learn its current keys; the descriptor must
+    be signed by the node key pinned for it (otherwise 400 ``fingerprint-mismatch``, audited)."""
+    result = parties.refresh_peer_now(node, node_id=node_id, fetch=peer_fetch_of(node),
+                                      actor=principal.actor)
+    return PeerPublic.model_validate(result.peer)
 
 
 @router.get("/keys", response_model=list[KeyPublic])
