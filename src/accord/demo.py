@@ -25,10 +25,11 @@ from typing import Any
 import httpx
 
 from accord.bootstrap import Node, build_node
-from accord.errors import AccordError, ConfigurationError, PeerError
+from accord.errors import AccordError, ConfigurationError
 from accord.lifecycle import AgencySpec, init_node
 from accord.parties import services as parties
 from accord.parties.domain import check_country
+from accord.parties.remote import fetch_descriptor
 from accord.settings import load_settings
 
 # Two agencies per country: real-world-like names for the default countries.
@@ -235,14 +236,6 @@ def _pin_all(nodes: list[DemoNode]) -> None:
         finally:
             node.dispose()
 
-    def fetch(url: str) -> dict[str, Any]:
-        try:
-            data = httpx.get(url, timeout=10).json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise PeerError(f"cannot fetch {url}") from exc
-        assert isinstance(data, dict)
-        return data
-
     for dn in nodes:
         node = build_node(load_settings(data_dir=dn.data_dir))
         try:
@@ -251,7 +244,7 @@ def _pin_all(nodes: list[DemoNode]) -> None:
                     if other is not dn:
                         parties.add_peer(node, s, url=other.url,
                                          expected_fingerprint=fingerprints[other.node_id],
-                                         fetch=fetch, actor="demo")
+                                         fetch=fetch_descriptor, actor="demo")
         finally:
             node.dispose()
 

@@ -10,7 +10,7 @@ from rich.table import Table
 from accord.cli.common import JsonOpt, console, emit_json, node_of, run
 from accord.exchange.refresh import peer_fetch_of
 from accord.parties import services as parties
-from accord.web.api.parties import fetch_json
+from accord.parties.remote import fetch_descriptor
 
 app = typer.Typer(help="Peer nodes.", no_args_is_help=True)
 
@@ -24,7 +24,7 @@ def add(
     def _do() -> None:
         with node_of(ctx) as node, node.uow() as s:
             peer = parties.add_peer(node, s, url=url, expected_fingerprint=fingerprint,
-                                    fetch=fetch_json, actor="cli")
+                                    fetch=fetch_descriptor, actor="cli")
             console.print(f"[green]peer {peer.node_id} ({peer.country}) pinned[/]")
 
     run(_do)

@@ -33,8 +33,8 @@ from sqlalchemy import select
 
 from accord.bootstrap import Node
 from accord.errors import AccordError
-from accord.exchange.transport import fetch_descriptor
 from accord.parties.models import Agency, KeyRecord, Peer
+from accord.parties.remote import fetch_descriptor
 from accord.parties.services import Fetch, refresh_peer_now
 
 __all__ = ["learn_key", "peer_fetch_of", "set_peer_fetch"]

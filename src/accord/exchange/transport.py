@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from accord.bootstrap import Node
 
 __all__ = ["ENVELOPES_PATH", "NODE_PATH", "Delivery", "HttpTransport", "InMemoryTransport",
-           "Outcome", "Route", "Transport", "classify", "fetch_descriptor"]
+           "Outcome", "Route", "Transport", "classify"]
 
 ENVELOPES_PATH = "/federation/v1/envelopes"
 NODE_PATH = "/federation/v1/node"
@@ -82,19 +82,6 @@ def classify(status: int, body: Any) -> Delivery:
     if isinstance(body, dict) and isinstance(body.get("reason"), str):
         return Delivery(Outcome.REJECTED, problem=body)
     return Delivery(Outcome.RETRY, error=f"HTTP {status} without a reason")
-
-
-def fetch_descriptor(url: str, *, timeout: float = 10.0) -> dict[str, Any]:
-    """GET a peer's signed node descriptor; raises :class:`PeerError` (it is checked by the caller)."""
-    try:
-        response = httpx.get(url, timeout=timeout)
-        response.raise_for_status()
-        data = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        raise PeerError(f"cannot fetch {url}: {type(exc).__name__}") from exc
-    if not isinstance(data, dict):
-        raise PeerError(f"{url} did not answer with a JSON object")
-    return data
 
 
 class HttpTransport:

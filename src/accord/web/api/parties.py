@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import httpx
 from fastapi import APIRouter, Depends, status
 from sqlalchemy import select
 
@@ -13,11 +12,11 @@ from accord.auth import services as auth
 from accord.auth.domain import Principal
 from accord.auth.permissions import Permission
 from accord.auth.schemas import Me, TokenCreate, TokenCreated, TokenPublic
-from accord.errors import PeerError
 from accord.exchange.refresh import peer_fetch_of
 from accord.parties import services as parties
 from accord.parties.keys import KeyStore
 from accord.parties.models import ApiToken, Officer
+from accord.parties.remote import fetch_descriptor
 from accord.parties.schemas import (
     AgencyPublic,
     KeyPublic,
@@ -119,23 +118,11 @@ def peers(s: SessionDep, _: PeersRead) -> list[PeerPublic]:
     return [PeerPublic.model_validate(p) for p in parties.list_peers(s)]
 
 
-def fetch_json(url: str) -> dict[str, object]:
-    try:
-        response = httpx.get(url, timeout=10.0)
-        response.raise_for_status()
-        data = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        raise PeerError(f"cannot fetch {url}: {type(exc).__name__}") from exc
-    if not isinstance(data, dict):
-        raise PeerError(f"{url} did not answer with a JSON object")
-    return data
-
-
 @router.post("/peers", response_model=PeerPublic, status_code=status.HTTP_201_CREATED)
 def add_peer(body: PeerCreate, s: SessionDep, node: NodeDep,
              principal: PeersWrite) -> PeerPublic:
     peer = parties.add_peer(node, s, url=body.url, expected_fingerprint=body.fingerprint,
-                            fetch=fetch_json, actor=principal.actor)
+                            fetch=fetch_descriptor, actor=principal.actor)
     return PeerPublic.model_validate(peer)
 
 
