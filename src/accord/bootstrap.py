@@ -15,6 +15,7 @@ from accord.audit.services import AuditLog, EntryIn
 from accord.auth.secrets import SecretBox
 from accord.clock import Clock, OffsetClock, SystemClock
 from accord.db import make_engine, make_session_factory, read_only, unit_of_work
+from accord.errors import AccordError
 from accord.parties.keys import KeyStore
 from accord.policy.services import PolicyService
 from accord.settings import Settings
@@ -61,6 +62,17 @@ class Node:
                     basis=basis, outcome=outcome, detail=detail or {}),
             at=self.clock.now(),
         )
+
+    def record_failure(self, session: Session, *, actor: str, action: str, object: str,
+                       error: AccordError, purpose: str = "", outcome: str = "rejected") -> int:
+        """The audit entry of a refused or failed use case: the error, the fields it names,
+        and its short machine-readable members — never the values (personal data)."""
+        fields = sorted({str(e.get("field")) for e in error.extra.get("errors", [])
+                         if isinstance(e, dict)})
+        extra = {k: v for k, v in error.extra.items()
+                 if k != "errors" and isinstance(v, str | int) and len(str(v)) <= 200}
+        return self.record(session, actor=actor, action=action, object=object, purpose=purpose,
+                           outcome=outcome, detail={"error": error.slug, "fields": fields, **extra})
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -132,12 +132,10 @@ def audited(node: Node, *, actor: str, obj: str, fn: Callable[[Session], T]) -> 
     except AccordError as exc:
         if exc.status < 500 and not isinstance(exc, EnvelopeRejected):
             with node.uow() as s:
-                node.record(
+                node.record_failure(
                     s, actor=actor,
                     action=Action.MESSAGE_DENIED if exc.status == 403 else Action.MESSAGE_FAILED,
-                    object=obj, outcome=exc.slug,
-                    detail={"detail": exc.detail[:500],
-                            **{k: v for k, v in exc.extra.items() if isinstance(v, str | int)}})
+                    object=obj, outcome=exc.slug, error=exc)
         raise
 
 

@@ -223,10 +223,8 @@ def _attempt(node: Node, *, actor: str, action: Action, obj: str, purpose: str,
             if exc.status >= 500:
                 raise
             s.rollback()
-            fields = sorted({str(e.get("field")) for e in exc.extra.get("errors", [])
-                             if isinstance(e, dict)})
-            node.record(s, actor=actor, action=action, object=obj, purpose=purpose,
-                        outcome="rejected", detail={"error": exc.slug, "fields": fields})
+            node.record_failure(s, actor=actor, action=action, object=obj, purpose=purpose,
+                                error=exc)
             error = exc
     raise error
 
