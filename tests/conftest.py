@@ -98,6 +98,7 @@ def make_settings(tmp_path: Path, db_url: str, **overrides: object) -> Settings:
         "mode": "test", "data_dir": tmp_path, "database_url": db_url, "node_id": "es-node",
         "country": "ES", "base_url": "http://127.0.0.1:8401", "secret_key": "t" * 48,
         "key_passphrase": "test-key-passphrase", "audit_checkpoint_seconds": 3600,
+        "agreements_recheck_seconds": 0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -101,5 +101,6 @@ def build_node(settings: Settings, *, clock: Clock | None = None, engine: Engine
         keys=keys,
         audit=audit,
         totp_box=SecretBox(settings.secret_key.get_secret_value().encode(), b"totp"),
-        policy=PolicyService(settings.resolved_agreements_dir, clock),
+        policy=PolicyService(settings.resolved_agreements_dir, clock,
+                             recheck_seconds=settings.agreements_recheck_seconds),
     )

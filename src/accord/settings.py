@@ -54,6 +54,9 @@ class Settings(BaseSettings):
 
     audit_checkpoint_seconds: float = Field(default=30.0, gt=0)
     agreements_dir: Path | None = None
+    # How often (at most) the agreements folder is checked for changed files; decisions
+    # in between use the cached agreements. Process time, not the domain clock.
+    agreements_recheck_seconds: float = Field(default=2.0, ge=0)
     clock: Literal["system", "offset"] = "system"
     log_level: str = "INFO"
 

@@ -9,6 +9,7 @@ caller's transaction. Both the sending and the receiving side call it.
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,12 +26,14 @@ if TYPE_CHECKING:
 
 
 class PolicyService:
-    def __init__(self, agreements_dir: Path, clock: Clock) -> None:
+    def __init__(self, agreements_dir: Path, clock: Clock, *, recheck_seconds: float = 2.0) -> None:
         self.agreements_dir = agreements_dir
+        self.recheck_seconds = recheck_seconds
         self.clock = clock
         self._lock = threading.Lock()
         self._registry: Registry | None = None
         self._stamp: tuple[tuple[str, int, int], ...] | None = None
+        self._checked = float("-inf")
 
     def _files_stamp(self) -> tuple[tuple[str, int, int], ...]:
         if not self.agreements_dir.is_dir():
@@ -43,6 +46,10 @@ class PolicyService:
     def registry(self) -> Registry:
         """The agreements in force on this node; an empty registry denies everything."""
         with self._lock:
+            now = time.monotonic()
+            if self._registry is not None and now - self._checked < self.recheck_seconds:
+                return self._registry
+            self._checked = now
             stamp = self._files_stamp()
             if self._registry is None or stamp != self._stamp:
                 self._registry = load_registry(self.agreements_dir) if stamp else Registry()
