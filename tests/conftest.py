@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -52,27 +53,38 @@ def _pg_reachable() -> str | None:
         return f"{type(exc).__name__}: {exc}"
 
 
-@pytest.fixture(scope="session")
-def pg_schema_url() -> Iterator[str]:
+def require_postgres() -> None:
+    """Skip without PostgreSQL — but fail under CI=true, where it must run."""
     problem = _pg_reachable()
     if problem is not None:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required under CI=true and unreachable: {problem}")
         pytest.skip(f"PostgreSQL unreachable: {problem}")
-    schema = f"t_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:8]}"
+
+
+@contextmanager
+def empty_pg_schema(prefix: str) -> Iterator[str]:
+    """A URL whose search path is a new, empty schema, dropped afterwards."""
+    require_postgres()
+    schema = f"{prefix}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:8]}"
     admin = create_engine(PG_URL)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
-    engine = make_engine(url)
-    metadata.create_all(engine)
-    engine.dispose()
     try:
-        yield url
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
     finally:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url() -> Iterator[str]:
+    with empty_pg_schema("t") as url:
+        engine = make_engine(url)
+        metadata.create_all(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)
