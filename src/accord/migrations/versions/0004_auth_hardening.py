@@ -1,0 +1,29 @@
+"""hardening of login and officers (TOTP replay, enrolment, session lifetime, audit credential)
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-02 06:40:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import accord.db
+
+
+revision: str = '0004'
+down_revision: str | None = '0003'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,29 @@
+"""audit witnesses (checkpoints held for peers, cosignatures, alarms)
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-02 06:40:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import accord.db
+
+
+revision: str = '0005'
+down_revision: str | None = '0004'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
