@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from accord.agreements import Handling, Purpose
-from accord.exchange.domain import EvidenceRef, Priority
+from accord.agreements import Category, Handling, Purpose
+from accord.exchange.domain import EvidenceRef, Priority, RecipientState
 
 __all__ = [
     "MessageCreate",
@@ -59,7 +59,7 @@ class RecipientPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     agency: str
-    state: str
+    state: RecipientState
     queued_at: datetime
     sent_at: datetime | None
     delivered_at: datetime | None
@@ -81,8 +81,8 @@ class MessageSummary(BaseModel):
     sender: str
     to: list[str]
     subject: str
-    priority: str
-    handling: str
+    priority: Priority
+    handling: Handling
     case_ref: str | None
     created_at: datetime
     received_at: datetime | None
@@ -96,8 +96,8 @@ class MessagePublic(MessageSummary):
     body: str
     language: str
     crime_area: str | None
-    purpose: str
-    categories: list[str]
+    purpose: Purpose
+    categories: list[Category]
     records: list[dict[str, Any]]
     evidence: list[dict[str, Any]]
     decision: dict[str, Any] | None

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from accord.agreements import Handling
-from accord.records.domain import categories_of
+from accord.agreements import Handling, Purpose
+from accord.records.domain import InfoCredibility, SourceReliability, categories_of
 from accord.records.models import Record
+
+# The input is checked by the domain (meta_from: every problem listed in one 422, case and
+# spaces forgiven); the document names the canonical values.
+TLP_LABELS = ["TLP:CLEAR", "TLP:WHITE", "TLP:GREEN", "TLP:AMBER", "TLP:AMBER+STRICT", "TLP:RED"]
+HandlingIn = Annotated[str, WithJsonSchema(
+    {"type": "string", "enum": [h.value for h in Handling] + TLP_LABELS})]
+ReliabilityIn = Annotated[str, WithJsonSchema(
+    {"type": "string", "enum": [r.value for r in SourceReliability]})]
+CredibilityIn = Annotated[str, WithJsonSchema(
+    {"type": "string", "enum": [c.value for c in InfoCredibility]})]
+PurposeIn = Annotated[str, WithJsonSchema({"type": "string", "enum": [p.value for p in Purpose]})]
 
 
 class EntityIn(BaseModel):
@@ -33,11 +44,11 @@ class MetaIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     owner: str | None = None
-    handling: str = Field(description="H0–H3 or a TLP 2.0 label", examples=["H1"])
-    source_reliability: str = Field(description="A, B, C or X", examples=["B"])
-    info_credibility: str = Field(description="1, 2, 3 or 4", examples=["2"])
+    handling: HandlingIn = Field(description="H0–H3 or a TLP 2.0 label", examples=["H1"])
+    source_reliability: ReliabilityIn = Field(description="A, B, C or X", examples=["B"])
+    info_credibility: CredibilityIn = Field(description="1, 2, 3 or 4", examples=["2"])
     legal_basis: str = Field(min_length=1, max_length=500)
-    purpose: str = Field(description="prevention, detection, investigation, prosecution")
+    purpose: PurposeIn = Field(description="prevention, detection, investigation, prosecution")
     retention_until: date
     cases: list[str] = Field(default_factory=list)
     provenance: str = Field(default="", max_length=1000)
@@ -51,11 +62,11 @@ class RecordCreate(BaseModel):
 
 class MetaUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    handling: str | None = None
-    source_reliability: str | None = None
-    info_credibility: str | None = None
+    handling: HandlingIn | None = None
+    source_reliability: ReliabilityIn | None = None
+    info_credibility: CredibilityIn | None = None
     legal_basis: str | None = Field(default=None, min_length=1, max_length=500)
-    purpose: str | None = None
+    purpose: PurposeIn | None = None
     retention_until: date | None = None
     cases: list[str] | None = None
     provenance: str | None = Field(default=None, max_length=1000)
@@ -76,13 +87,13 @@ class RecordPublic(BaseModel):
     caption: str
     properties: dict[str, list[str]]
     owner: str
-    handling: str
-    tlp: str
-    source_reliability: str
-    info_credibility: str
-    evaluation: str = Field(description="the 4x4 code, e.g. B2")
+    handling: Handling
+    tlp: Literal["TLP:CLEAR", "TLP:GREEN", "TLP:AMBER", "TLP:RED"]
+    source_reliability: SourceReliability
+    info_credibility: InfoCredibility
+    evaluation: str = Field(pattern=r"^[ABCX][1-4]$", description="the 4x4 code, e.g. B2")
     legal_basis: str
-    purpose: str
+    purpose: Purpose
     retention_until: date
     cases: list[str]
     provenance: str

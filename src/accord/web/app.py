@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 import accord
@@ -19,7 +19,7 @@ from accord.clock import OffsetClock
 from accord.errors import NotFound
 from accord.exchange.transport import HttpTransport
 from accord.exchange.worker import WORKER_KEY, DeliveryWorker
-from accord.web import federation, problems
+from accord.web import federation, openapi, problems
 from accord.web.api import audit, auth, messages, parties
 from accord.web.api import policy as policy_api
 from accord.web.api import records as records_api
@@ -29,13 +29,14 @@ log = logging.getLogger("accord.web")
 
 
 class ClockMove(BaseModel):
-    seconds: float
+    seconds: float = Field(ge=0, le=10 * 366 * 86400, allow_inf_nan=False,
+                           description="how far to move forward (at most ten years at once)")
 
 
 def _testing_router() -> APIRouter:
     router = APIRouter(prefix="/testing/v1", tags=["testing"])
 
-    @router.post("/clock")
+    @router.post("/clock", responses=openapi.problem_responses(404))
     def move_clock(body: ClockMove, node: NodeDep) -> dict[str, str]:
         """Only in test mode with the offset clock: move the node's time forward."""
         if node.settings.mode != "test" or not isinstance(node.clock, OffsetClock):
@@ -101,6 +102,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     )
     app.state.node = node
     problems.install(app)
+    openapi.install(app)
     app.include_router(auth.router)
     app.include_router(parties.router)
     app.include_router(audit.router)

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from accord.exchange import services as exchange
 from accord.parties import services as parties
 from accord.web.deps import NodeDep, ReadSessionDep
+from accord.web.openapi import problem_responses
 
 router = APIRouter(prefix="/federation/v1", tags=["federation"])
 
@@ -20,7 +21,10 @@ def node_descriptor(s: ReadSessionDep, node: NodeDep) -> dict[str, Any]:
     return parties.node_descriptor(node, s)
 
 
-@router.post("/envelopes")
+@router.post("/envelopes", responses=problem_responses(400, 403, 409, 413, 422), openapi_extra={
+    "requestBody": {"required": True, "description": "a signed and encrypted envelope "
+                    "(docs/exchange.md), read as raw bytes up to exchange_envelope_max_bytes",
+                    "content": {"application/json": {"schema": {"type": "object"}}}}})
 async def receive_envelope(request: Request, node: NodeDep) -> dict[str, Any]:
     """Accept one envelope; answer with the recipient's signed receipt (the original one
     for a repeated envelope) or a problem document whose ``reason`` says why it was refused."""

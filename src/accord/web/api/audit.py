@@ -12,7 +12,9 @@ from accord.audit.tags import Action
 from accord.auth.domain import Principal
 from accord.auth.permissions import Permission
 from accord.errors import NotFound
+from accord.web.bounds import Offset, TreeIndex, TreeSize, TreeSizeOrHead
 from accord.web.deps import NodeDep, SessionDep, require
+from accord.web.openapi import problem_responses
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 Dpo = Annotated[Principal, Depends(require(Permission.AUDIT_READ))]
@@ -23,7 +25,7 @@ def entries(
     s: SessionDep, node: NodeDep, principal: Dpo,
     actor: str | None = None, object: str | None = None, action: str | None = None,
     since: datetime | None = None, until: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200, offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200, offset: Offset = 0,
 ) -> list[AuditEntryPublic]:
     rows = node.audit.query(s, actor=actor, obj=object, action=action, since=since,
                             until=until, limit=limit, offset=offset)
@@ -33,7 +35,7 @@ def entries(
     return result
 
 
-@router.get("/checkpoint", response_model=CheckpointPublic)
+@router.get("/checkpoint", response_model=CheckpointPublic, responses=problem_responses(404))
 def checkpoint(s: SessionDep, node: NodeDep, _: Dpo) -> CheckpointPublic:
     cp = node.audit.latest_checkpoint(s)
     if cp is None:
@@ -43,12 +45,12 @@ def checkpoint(s: SessionDep, node: NodeDep, _: Dpo) -> CheckpointPublic:
 
 
 @router.get("/proof/inclusion/{index}")
-def inclusion(index: int, s: SessionDep, node: NodeDep, _: Dpo,
-              size: int | None = None) -> dict[str, Any]:
+def inclusion(index: TreeIndex, s: SessionDep, node: NodeDep, _: Dpo,
+              size: TreeSizeOrHead = None) -> dict[str, Any]:
     return node.audit.inclusion_proof(s, index, size)
 
 
 @router.get("/proof/consistency")
-def consistency(s: SessionDep, node: NodeDep, _: Dpo, old: int,
-                new: int | None = None) -> dict[str, Any]:
+def consistency(s: SessionDep, node: NodeDep, _: Dpo, old: TreeSize,
+                new: TreeSizeOrHead = None) -> dict[str, Any]:
     return node.audit.consistency_proof(s, old, new)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import StreamingResponse
@@ -28,7 +28,9 @@ from accord.exchange.schemas import (
     SendResult,
 )
 from accord.exchange.worker import wake_worker
+from accord.web.bounds import Offset
 from accord.web.deps import NodeDep, require
+from accord.web.openapi import problem_responses
 
 router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
 
@@ -62,11 +64,11 @@ def send(body: MessageCreate, node: NodeDep, principal: MessagesSend) -> SendRes
 @router.get("", response_model=list[MessageSummary])
 def list_messages(
     node: NodeDep, principal: MessagesRead,
-    box: Annotated[str, Query(pattern="^(inbox|sent|all)$")] = "inbox",
+    box: Literal["inbox", "sent", "all"] = "inbox",
     case: Annotated[str | None, Query(max_length=100)] = None,
     thread: Annotated[str | None, Query(pattern="^[a-f0-9]{32}$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[MessageSummary]:
     """The agency's inbox (urgent first), sent messages with each recipient's state, a case or a thread."""
     return services.audited(
@@ -76,11 +78,13 @@ def list_messages(
             offset=offset)])
 
 
-@router.get("/stream")
+@router.get("/stream", response_class=StreamingResponse, responses={200: {
+    "description": "server-sent events (text/event-stream) until ``limit`` events or the client leaves",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
 async def stream(
     request: Request, node: NodeDep, principal: MessagesRead,
     limit: Annotated[int | None, Query(ge=1, le=10_000, description="close after this many events")] = None,
-    heartbeat: Annotated[float, Query(ge=0.05, le=300)] = 15.0,
+    heartbeat: Annotated[float, Query(ge=0.05, le=300, allow_inf_nan=False)] = 15.0,
 ) -> StreamingResponse:
     """Server-sent events: ``urgent-message`` when an urgent message arrives for the officer's
     agency, ``alert`` when one of its messages is refused or becomes a dead letter."""
@@ -162,7 +166,8 @@ def acknowledge(message_id: str, node: NodeDep, principal: MessagesSend) -> Mess
     return result
 
 
-@router.post("/{message_id}/recipients/{agency}/retry", response_model=MessagePublic)
+@router.post("/{message_id}/recipients/{agency}/retry", response_model=MessagePublic,
+             responses=problem_responses(409))
 def retry(message_id: str, agency: str, node: NodeDep, principal: MessagesSend) -> MessagePublic:
     """Queue a dead letter again for ``agency``: a fresh envelope, attempts from zero.
     409 ``not-dead-letter`` for a recipient in any other state."""

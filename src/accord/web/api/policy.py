@@ -53,24 +53,22 @@ def explain(
     s: SessionDep, node: NodeDep, principal: Explainer,
     from_: Annotated[str, Query(alias="from", description="acting agency (ES-PN) or country")],
     to: Annotated[str, Query(description="counterpart agency (MA-DGSN) or country")],
-    action: Annotated[str, Query(description="message, hit-no-hit-search, request:eio, …")],
-    purpose: Annotated[str, Query(description="prevention, detection, investigation, prosecution")],
+    action: Annotated[Action, Query(description="message, hit-no-hit-search, request:eio, …")],
+    purpose: Annotated[Purpose, Query(description="why the data would flow")],
     categories: Annotated[str, Query(description="comma-separated: person,account")] = "",
     crime_area: Annotated[str | None, Query(description="ICCS code, e.g. 0601")] = None,
-    handling: Annotated[str, Query(description="H0–H3")] = "H0",
-    clearance: Annotated[str | None, Query(description="officer clearance H0–H3")] = None,
+    handling: Annotated[Handling, Query(description="handling code of the data")] = Handling.H0,
+    clearance: Annotated[Handling | None, Query(description="officer clearance")] = None,
     at: Annotated[str | None, Query(description="YYYY-MM-DD or ISO datetime; default now")] = None,
 ) -> Explanation:
     """Allow with the basis (agreement, version, clause) and obligations, or deny with code and reason."""
     resource = Resource(
         frozenset(_enum(Category, c, "categories") for c in categories.split(",") if c.strip()),
         crime_area or None,
-        _enum(Handling, handling, "handling"),
+        handling,
     )
-    actor = Actor(from_.strip(), to.strip(), officer=principal.actor,
-                  clearance=None if clearance is None else _enum(Handling, clearance, "clearance"))
-    act = _enum(Action, action, "action")
-    why = _enum(Purpose, purpose, "purpose")
+    actor = Actor(from_.strip(), to.strip(), officer=principal.actor, clearance=clearance)
+    act, why = action, purpose
     when = _at(at, node.now())
     decision = node.policy.decide_and_record(
         node, s, actor=actor, action=act, resource=resource, purpose=why, by=principal.actor,

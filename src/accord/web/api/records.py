@@ -14,17 +14,18 @@ from fastapi import APIRouter, Depends, Query, status
 from accord.agreements import Handling, Purpose
 from accord.auth.domain import Principal
 from accord.auth.permissions import Permission
-from accord.errors import ValidationFailed
 from accord.records import services as records
 from accord.records.domain import Reader
 from accord.records.schemas import RecordCreate, RecordList, RecordPublic, RecordUpdate
+from accord.web.bounds import Offset
 from accord.web.deps import NodeDep, require
+from accord.web.openapi import problem_responses
 
 router = APIRouter(prefix="/api/v1/records", tags=["records"])
 
 RecordsRead = Annotated[Principal, Depends(require(Permission.RECORDS_READ))]
 RecordsWrite = Annotated[Principal, Depends(require(Permission.RECORDS_WRITE))]
-PurposeQuery = Annotated[str | None, Query(
+PurposeQuery = Annotated[Purpose | None, Query(
     description="why you read (prevention, detection, investigation, prosecution); "
                 "default: the record's purpose")]
 
@@ -34,36 +35,31 @@ def reader_of(principal: Principal) -> Reader:
                   clearance=Handling(principal.clearance.value))
 
 
-def _purpose(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return Purpose(value).value
-    except ValueError:
-        raise ValidationFailed(
-            f"purpose {value!r} is not one of {', '.join(p.value for p in Purpose)}",
-            field="purpose") from None
+def _purpose(value: Purpose | None) -> str | None:
+    return None if value is None else value.value
 
 
 @router.get("", response_model=RecordList)
 def list_(
     node: NodeDep, principal: RecordsRead,
     schema: str | None = None, owner: str | None = None, case: str | None = None,
-    handling: Annotated[str | None, Query(pattern=r"^H[0-3]$")] = None,
+    handling: Handling | None = None,
     q: Annotated[str | None, Query(max_length=200, description="caption contains")] = None,
     flagged: bool | None = None, purpose: PurposeQuery = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Offset = 0,
 ) -> RecordList:
     """Records you may see; ``withheld`` counts the matching ones you may not."""
     page = records.list_records(
         node, reader=reader_of(principal), limit=limit, offset=offset, purpose=_purpose(purpose),
-        filters=records.RecordFilter(schema=schema, owner=owner, case=case, handling=handling,
+        filters=records.RecordFilter(schema=schema, owner=owner, case=case,
+                                     handling=None if handling is None else handling.value,
                                      q=q, flagged=flagged))
     return RecordList(items=[RecordPublic.of(r) for r in page.items], total=page.total,
                       withheld=page.withheld, limit=page.limit, offset=page.offset)
 
 
-@router.post("", response_model=RecordPublic, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=RecordPublic, status_code=status.HTTP_201_CREATED,
+             responses=problem_responses(409))
 def create(body: RecordCreate, node: NodeDep, principal: RecordsWrite) -> RecordPublic:
     row = records.create_record(node, body.entity.to_ftm(),
                                 body.meta.model_dump(mode="json", exclude_none=True),

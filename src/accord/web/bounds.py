@@ -1,0 +1,31 @@
+"""The bounds of the numbers the API accepts, in one place.
+
+Every numeric parameter of a route (query, path or body) carries a minimum and
+a maximum. FastAPI checks them before the route runs, so a number out of range
+is a 422 problem document (``validation``) and never reaches the database,
+where a value past 64 bits raised ``OverflowError`` (a 500). The OpenAPI
+document states the same bounds (``minimum`` / ``maximum``), so a client, and
+the schemathesis run in the test suite, see what the server enforces.
+
+- ``MAX_OFFSET``: how far a page may start. 2**31 - 1 fits every SQL integer
+  type on both engines, and no listing of a node comes near it.
+- ``MAX_TREE_INDEX``: audit log indexes and tree sizes are signed 64-bit
+  integers in the database.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path, Query
+
+__all__ = ["MAX_OFFSET", "MAX_TREE_INDEX", "Offset", "TreeIndex", "TreeSize", "TreeSizeOrHead"]
+
+MAX_OFFSET = 2**31 - 1
+MAX_TREE_INDEX = 2**63 - 1
+
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="skip this many items")]
+TreeIndex = Annotated[int, Path(ge=0, le=MAX_TREE_INDEX, description="index of an audit entry")]
+TreeSize = Annotated[int, Query(ge=0, le=MAX_TREE_INDEX, description="a size of the audit log")]
+TreeSizeOrHead = Annotated[int | None, Query(
+    ge=0, le=MAX_TREE_INDEX, description="a size of the audit log; default: its current size")]
