@@ -82,7 +82,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None, engine: Engine
     if clock is None:
         clock = OffsetClock() if settings.clock == "offset" else SystemClock()
     engine = engine or make_engine(settings.resolved_database_url)
-    keys = KeyStore(settings.keys_dir, settings.passphrase())
+    keys = KeyStore(settings.keys_dir, settings.passphrase(), seal_cost=settings.key_seal_cost)
 
     def signer(session: Session) -> tuple[str, Any]:
         return keys.signing_key(session, settings.node_id)

@@ -1,4 +1,4 @@
-"""``accord keys``: list and rotate keys."""
+"""``accord keys``: list, rotate and reseal keys."""
 
 from __future__ import annotations
 
@@ -37,5 +37,24 @@ def rotate(ctx: typer.Context, owner: str) -> None:
         with node_of(ctx) as node, node.uow() as s:
             kids = parties.rotate_keys(node, s, owner=owner, actor="cli")
         console.print("[green]new keys:[/] " + ", ".join(kids))
+
+    run(_do)
+
+
+@app.command()
+def reseal(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+    """Rewrite private key files sealed the old way (PBKDF2, 2,048 rounds) with Argon2id.
+
+    Each file is replaced atomically after the new one has been read back; the keys,
+    their ids and the passphrase stay the same. Safe to run again: sealed files are skipped.
+    """
+    def _do() -> None:
+        with node_of(ctx) as node, node.read() as s:
+            kids = node.keys.reseal(s)
+        if as_json:
+            emit_json({"resealed": kids})
+        else:
+            console.print(f"[green]resealed {len(kids)} key file(s)[/]"
+                          + "".join(f"\n  {kid}" for kid in kids))
 
     run(_do)

@@ -22,7 +22,11 @@ def init(
     base_url: Annotated[str | None, typer.Option(help="URL peers use to reach this node.")] = None,
     mode: Annotated[str, typer.Option(help="development, test or production.")] = "production",
     passphrase_file: Annotated[Path | None, typer.Option(
-        help="File holding the passphrase that seals private keys (required in production).")] = None,
+        help="File holding the passphrase that seals private keys (required in production, "
+             "outside the data folder).")] = None,
+    secret_key_file: Annotated[Path | None, typer.Option(
+        help="File holding the node secret that seals TOTP seeds, at least 32 characters "
+             "(required in production, outside the data folder).")] = None,
     database_url: Annotated[str | None, typer.Option(
         help="PostgreSQL URL; default: SQLite in the data folder.")] = None,
     as_json: bool = JsonOpt,
@@ -37,7 +41,7 @@ def init(
             data_dir, node_id=node_id, country=country,
             agencies=[AgencySpec.parse(a) for a in agency], base_url=base_url, host=host,
             port=port, mode=mode, passphrase_file=passphrase_file,  # type: ignore[arg-type]
-            database_url=database_url,
+            database_url=database_url, secret_key_file=secret_key_file,
         )
         if as_json:
             emit_json({"node_id": settings.node_id, "data_dir": str(settings.data_dir)})
@@ -56,13 +60,22 @@ def serve(
     """Serve the API, the federation endpoint and /healthz (Ctrl-C stops cleanly)."""
     import uvicorn
 
-    from accord.bootstrap import build_node
+    from accord.bootstrap import Node, build_node
+    from accord.lifecycle import private_sqlite_file
     from accord.logging import setup_logging
     from accord.web.app import create_app
 
     settings = run(lambda: settings_of(ctx))
     setup_logging(settings.log_level)
+    private_sqlite_file(settings.resolved_database_url)  # tightens a node made before 0600
     node = run(lambda: build_node(settings))
+
+    def _unseal(node: Node) -> None:
+        # The slow KDF runs here, once per key, not on the first requests.
+        with node.read() as s:
+            node.keys.preload(s)
+
+    run(lambda: _unseal(node))
     app = create_app(node)
     uvicorn.run(app, host=host or settings.host, port=port or settings.port,
                 log_level=settings.log_level.lower(), access_log=False,

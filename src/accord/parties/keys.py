@@ -2,10 +2,17 @@
 
 Rotation retires the current key (it still verifies old signatures) and makes
 a new one; revocation marks a key as no longer trusted at all.
+
+Private keys are sealed at rest with a deliberately slow KDF (:mod:`accord.crypto.keys`),
+so each is unsealed at most once per process and kept in memory; ``accord serve``
+unseals the current ones before it answers (:meth:`KeyStore.preload`).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +25,8 @@ from sqlalchemy.orm import Session
 from accord.crypto import keys as k
 from accord.errors import CryptoError, NotFound
 from accord.parties.models import KeyRecord
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,10 +62,14 @@ def _info(row: KeyRecord) -> KeyInfo:
 class KeyStore:
     """Keys in the database; private halves sealed in files under ``keys_dir``."""
 
-    def __init__(self, keys_dir: Path, passphrase: bytes) -> None:
+    def __init__(
+        self, keys_dir: Path, passphrase: bytes, *, seal_cost: k.SealCost = k.STANDARD_COST
+    ) -> None:
         self.keys_dir = keys_dir
         self._passphrase = passphrase
+        self._seal_cost = seal_cost
         self._cache: dict[str, k.PrivateKey] = {}
+        self._unseal_lock = threading.Lock()  # one slow unseal per key, however many threads ask
 
     # -- our own keys -------------------------------------------------------
     def create(
@@ -66,7 +79,7 @@ class KeyStore:
         raw = k.public_raw(key)
         kid = k.make_kid(alg, raw)
         path = self.keys_dir / f"{owner}.{alg}.{kid.split(':', 1)[1]}.pem"
-        k.save_private_key(key, path, self._passphrase)
+        k.save_private_key(key, path, self._passphrase, self._seal_cost)
         row = KeyRecord(
             kid=kid, owner=owner, owner_kind=owner_kind, alg=alg, public_key=raw,
             fingerprint=k.fingerprint(raw), private_path=str(path.resolve()), created_at=now,
@@ -98,11 +111,45 @@ class KeyStore:
         return row
 
     def private(self, row: KeyRecord) -> k.PrivateKey:
-        if row.kid not in self._cache:
-            if row.private_path is None:
-                raise CryptoError(f"no private key held for {row.kid}")
-            self._cache[row.kid] = k.load_private_key(Path(row.private_path), self._passphrase)
-        return self._cache[row.kid]
+        key = self._cache.get(row.kid)
+        if key is not None:
+            return key
+        if row.private_path is None:
+            raise CryptoError(f"no private key held for {row.kid}")
+        with self._unseal_lock:
+            key = self._cache.get(row.kid)
+            if key is None:
+                opened = k.read_private_key(Path(row.private_path), self._passphrase)
+                if opened.cost is None:
+                    log.warning("private key %s is sealed the old way (PBKDF2, 2,048 rounds); "
+                                "run `accord keys reseal`", row.kid)
+                key = self._cache[row.kid] = opened.key
+        return key
+
+    def _held_rows(self, session: Session, *, current_only: bool) -> list[KeyRecord]:
+        query = select(KeyRecord).where(KeyRecord.private_path.is_not(None))
+        if current_only:
+            query = query.where(KeyRecord.retired_at.is_(None), KeyRecord.revoked_at.is_(None))
+        return list(session.scalars(query.order_by(KeyRecord.created_at, KeyRecord.kid)))
+
+    def preload(self, session: Session) -> int:
+        """Unseal every current private key now (before serving), not on a first request."""
+        started = time.perf_counter()
+        rows = self._held_rows(session, current_only=True)
+        for row in rows:
+            self.private(row)
+        log.info("unsealed %d private keys in %.1f s", len(rows), time.perf_counter() - started)
+        return len(rows)
+
+    def reseal(self, session: Session) -> list[str]:
+        """Rewrite every private key file held here that is sealed the old way or more
+        cheaply than this store seals; the kids rewritten. Files are replaced atomically."""
+        done = []
+        for row in self._held_rows(session, current_only=False):
+            assert row.private_path is not None
+            if k.reseal_private_key(Path(row.private_path), self._passphrase, self._seal_cost):
+                done.append(row.kid)
+        return done
 
     def signing_key(self, session: Session, owner: str) -> tuple[str, Ed25519PrivateKey]:
         row = self._current_row(session, owner, "ed25519")

@@ -102,3 +102,50 @@ def test_help_everywhere() -> None:
     for group in ([], ["db"], ["officers"], ["peers"], ["keys"], ["audit"], ["init"], ["serve"], ["demo"]):
         r = runner.invoke(app, [*group, "--help"])
         assert r.exit_code == 0 and "Usage" in r.output, group
+
+
+def test_keys_reseal_rewrites_old_key_files(data_dir: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from accord.crypto.keys import load_private_key
+
+    passphrase = (data_dir / "keys" / "passphrase").read_text().strip().encode()
+    old = sorted((data_dir / "keys").glob("ES-PN.*.pem"))
+    raw = {}
+    for path in old:  # sealed as before: PKCS#8, PBKDF2-SHA256 at 2,048 rounds
+        key = load_private_key(path, passphrase)
+        raw[path] = key.private_bytes_raw()
+        path.unlink()
+        path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.BestAvailableEncryption(passphrase)))
+    code, out = cli(data_dir, "keys", "reseal", "--json")
+    assert code == 0, out
+    assert len(json.loads(out)["resealed"]) == 2
+    for path in old:
+        assert path.read_bytes().startswith(b"-----BEGIN ACCORD SEALED PRIVATE KEY-----")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert load_private_key(path, passphrase).private_bytes_raw() == raw[path]
+    code, out = cli(data_dir, "keys", "reseal", "--json")
+    assert code == 0 and json.loads(out)["resealed"] == []
+
+
+def test_production_init_refuses_secrets_in_the_data_folder_and_makes_nothing(tmp_path: Path) -> None:
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "passphrase").write_text("p" * 40)
+    (etc / "secret").write_text("s" * 48)
+    data = tmp_path / "es"
+
+    def init(*extra: str) -> tuple[int, str]:
+        r = runner.invoke(app, ["--data-dir", str(data), "init", "--node-id", "es-node",
+                                "--country", "ES", "--agency", "ES-PN", "--mode", "production",
+                                *extra])
+        return r.exit_code, r.output
+
+    code, out = init("--passphrase-file", str(data / "passphrase"),
+                     "--secret-key-file", str(etc / "secret"))
+    assert code == 2 and "inside the data folder" in out
+    code, out = init("--passphrase-file", str(etc / "passphrase"))
+    assert code == 2 and "--secret-key-file" in out
+    assert not data.exists()

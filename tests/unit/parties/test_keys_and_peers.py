@@ -28,7 +28,7 @@ def test_private_keys_are_sealed_and_private(node: Node) -> None:
     assert len(files) == 2
     for f in files:
         assert stat.S_IMODE(f.stat().st_mode) == 0o600
-        assert b"ENCRYPTED PRIVATE KEY" in f.read_bytes()
+        assert f.read_bytes().startswith(b"-----BEGIN ACCORD SEALED PRIVATE KEY-----")  # Argon2id
         with pytest.raises(CryptoError):
             load_private_key(f, b"wrong passphrase")
         load_private_key(f, node.settings.passphrase())
