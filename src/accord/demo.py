@@ -152,8 +152,12 @@ def _fill_from_scenario(node: Node, dn: DemoNode, scenario: Path,
     return lines
 
 
-def prepare_node(base: Path, country: str, port: int, scenario: Path | None = None) -> DemoNode:
-    """Create the country's node on first use (with the scenario's data); reuse it after."""
+def prepare_node(base: Path, country: str, port: int, scenario: Path | None = None,
+                 database_url: str | None = None) -> DemoNode:
+    """Create the country's node on first use (with the scenario's data); reuse it after.
+
+    ``database_url`` puts the node on that database (e.g. PostgreSQL) instead of SQLite.
+    """
     node_id = f"{country.lower()}-node"
     data_dir = base / node_id
     url = f"http://127.0.0.1:{port}"
@@ -165,7 +169,7 @@ def prepare_node(base: Path, country: str, port: int, scenario: Path | None = No
         if len(agencies) < 1:
             raise ConfigurationError(f"the scenario has no agencies for {country}")
         try:
-            _create_demo_node(dn, agencies, officers, scenario)
+            _create_demo_node(dn, agencies, officers, scenario, database_url)
         except BaseException:
             shutil.rmtree(data_dir, ignore_errors=True)  # half-made: start over next time
             raise
@@ -176,10 +180,10 @@ def prepare_node(base: Path, country: str, port: int, scenario: Path | None = No
 
 
 def _create_demo_node(dn: DemoNode, agencies: list[AgencySpec], officers: list[dict[str, Any]],
-                      scenario: Path | None) -> None:
+                      scenario: Path | None, database_url: str | None = None) -> None:
     country, secrets_file = dn.country, dn.data_dir / "demo-logins.txt"
     settings = init_node(dn.data_dir, node_id=dn.node_id, country=country, agencies=agencies,
-                         port=dn.port, mode="development")
+                         port=dn.port, mode="development", database_url=database_url)
     node = build_node(settings)
     try:
         lines = []

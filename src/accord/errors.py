@@ -23,6 +23,8 @@ exits non-zero. The domain never raises HTTP errors, it raises these.
     ├── CryptoError                  400 crypto
     │   ├── SignatureInvalid         400 bad-signature
     │   └── ProofInvalid             400 bad-proof
+    ├── Unavailable                  503 unavailable (retry later)
+    │   └── WriterBusy               503 writer-busy
     ├── PeerError                    502 peer
     │   └── FingerprintMismatch      400 fingerprint-mismatch
     └── IntegrityError               500 integrity (tampering detected)
@@ -160,6 +162,21 @@ class SignatureInvalid(CryptoError):
 class ProofInvalid(CryptoError):
     slug = "bad-proof"
     title = "Proof invalid"
+
+
+class Unavailable(AccordError):
+    """The node cannot serve the request now; the client may retry (``Retry-After``)."""
+
+    status = 503
+    slug = "unavailable"
+    title = "Service unavailable"
+
+
+class WriterBusy(Unavailable):
+    """A write waited longer than ``database_write_wait_seconds`` for the database."""
+
+    slug = "writer-busy"
+    title = "Database busy"
 
 
 class PeerError(AccordError):
