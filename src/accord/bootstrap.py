@@ -84,7 +84,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None, engine: Engine
     engine = engine or make_engine(
         settings.resolved_database_url, write_wait_seconds=settings.database_write_wait_seconds,
         pool_size=settings.database_pool_size, max_overflow=settings.database_pool_overflow)
-    keys = KeyStore(settings.keys_dir, settings.passphrase())
+    keys = KeyStore(settings.keys_dir, settings.passphrase(), seal_cost=settings.key_seal_cost)
 
     def signer(session: Session) -> tuple[str, Any]:
         return keys.signing_key(session, settings.node_id)

@@ -6,16 +6,21 @@ environment variables ``ACCORD_*``, then a TOML file — the one named by
 init`` writes it). Nothing else in Accord reads ``os.environ``.
 
 Outside development mode the node refuses to start with the default secret,
-or without a passphrase for its private keys.
+or without a passphrase for its private keys. In production neither secret may
+come from a file inside the data folder (the ``accord.toml`` there, or a
+``secret_key_file`` / ``key_passphrase_file`` under it): a copy of the data
+folder must not carry what unseals it. ``unsafe_fast_key_sealing`` (Argon2's
+minimum cost for sealing private keys) is refused outside test mode.
 """
 
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,6 +28,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from accord.crypto.keys import STANDARD_COST, UNSAFE_TEST_COST, SealCost
 from accord.errors import ConfigurationError
 
 DEFAULT_SECRET = "insecure-development-secret-change-me"
@@ -52,6 +58,11 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
     key_passphrase: SecretStr | None = None
     key_passphrase_file: Path | None = None
+    # the node secret read from this file (one line) instead of secret_key; in production
+    # it must lie outside the data folder
+    secret_key_file: Path | None = None
+    # test nodes only: seal private keys at Argon2's minimum cost (fast, worthless at rest)
+    unsafe_fast_key_sealing: bool = False
 
     session_idle_minutes: int = Field(default=30, ge=1)
     lockout_threshold: int = Field(default=5, ge=1)
@@ -59,6 +70,13 @@ class Settings(BaseSettings):
     token_max_days: int = Field(default=365, ge=1)
 
     audit_checkpoint_seconds: float = Field(default=30.0, gt=0)
+    # a transaction whose audit entries cross a multiple of this signs a checkpoint with them,
+    # so at most this many entries are ever covered by no signed checkpoint
+    audit_checkpoint_entries: int = Field(default=1000, ge=1, le=1_000_000)
+    # how often the server sends its latest checkpoint to its peers to be witnessed (cosigned),
+    # and how long it waits for one peer's answer
+    audit_witness_seconds: float = Field(default=60.0, gt=0)
+    audit_witness_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     agreements_dir: Path | None = None
     # How often (at most) the agreements folder is checked for changed files; decisions
     # in between use the cached agreements. Process time, not the domain clock.
@@ -88,18 +106,42 @@ class Settings(BaseSettings):
     def _upper_country(cls, value: str) -> str:
         return value.upper()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_key_from_file(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("secret_key_file") in (None, ""):
+            return data
+        if data.get("secret_key") is not None:
+            raise ValueError("set secret_key or secret_key_file, not both")
+        path = Path(data["secret_key_file"])
+        try:
+            secret = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read secret_key_file {path}: {exc.strerror}") from exc
+        return {**data, "secret_key": SecretStr(secret)}  # never shown in an error
+
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
         if self.mode != "development":
             if self.secret_key.get_secret_value() == DEFAULT_SECRET:
                 raise ValueError(
-                    f"mode={self.mode}: ACCORD_SECRET_KEY still has the default value; "
-                    "set a random secret (accord init writes one)"
+                    f"mode={self.mode}: the node secret still has the default value; set a "
+                    "random secret in ACCORD_SECRET_KEY or in a file named by secret_key_file"
                 )
             if len(self.secret_key.get_secret_value()) < 32:
                 raise ValueError("ACCORD_SECRET_KEY must be at least 32 characters")
         if self.clock == "offset" and self.mode == "production":
             raise ValueError("a movable clock is only allowed in development or test mode")
+        if self.unsafe_fast_key_sealing and self.mode != "test":
+            raise ValueError(f"mode={self.mode}: unsafe_fast_key_sealing is only allowed in test "
+                             "mode (it seals private keys at Argon2's minimum cost)")
+        if self.mode == "production":
+            for name in ("secret_key_file", "key_passphrase_file"):
+                path = getattr(self, name)
+                if path is not None and is_inside(path, self.data_dir):
+                    raise ValueError(
+                        f"mode=production: {name} {path} is inside the data folder "
+                        f"{self.data_dir}; keep it in a file outside the data folder")
         return self
 
     # -- derived values ---------------------------------------------------
@@ -112,6 +154,11 @@ class Settings(BaseSettings):
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
+
+    @property
+    def key_seal_cost(self) -> SealCost:
+        """The Argon2id cost new private key files are sealed with."""
+        return UNSAFE_TEST_COST if self.unsafe_fast_key_sealing else STANDARD_COST
 
     @property
     def resolved_agreements_dir(self) -> Path:
@@ -131,6 +178,32 @@ class Settings(BaseSettings):
         raise ConfigurationError(
             "no key passphrase: set ACCORD_KEY_PASSPHRASE or ACCORD_KEY_PASSPHRASE_FILE"
         )
+
+
+def is_inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies under it, symlinks and ``..`` resolved."""
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def _refuse_secrets_in_data_folder(settings: Settings, config: Path | None) -> None:
+    """Production: the TOML file inside the data folder must not hold the secrets."""
+    if settings.mode != "production" or config is None or not is_inside(config, settings.data_dir):
+        return
+    try:
+        held = sorted({"secret_key", "key_passphrase"} & tomllib.loads(config.read_text()).keys())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"cannot read {config}: {exc}") from exc
+    if held:
+        fixes = {
+            "secret_key": "put the node secret in a file outside the data folder named by "
+                          "secret_key_file (or ACCORD_SECRET_KEY_FILE), or in ACCORD_SECRET_KEY",
+            "key_passphrase": "put the key passphrase in a file outside the data folder named by "
+                              "key_passphrase_file, or in ACCORD_KEY_PASSPHRASE",
+        }
+        raise ConfigurationError(
+            f"mode=production: {config} is inside the data folder and holds {' and '.join(held)}, "
+            "so a copy of the data folder would carry what unseals it: "
+            + "; ".join(fixes[h] for h in held) + f"; then remove {' and '.join(held)} from {config}")
 
 
 def _config_path(overrides: dict[str, Any], config_file: Path | None) -> Path | None:
@@ -178,6 +251,11 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
 
     try:
         settings = _Sourced(**clean)
+    except ValidationError as exc:  # its text would quote the input values, secrets included
+        raise ConfigurationError("; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_input=False))) from exc
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from exc
+    _refuse_secrets_in_data_folder(settings, path)
     return Settings.model_construct(**{k: getattr(settings, k) for k in Settings.model_fields})

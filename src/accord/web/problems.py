@@ -3,17 +3,64 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from accord.agreements import Handling
 from accord.db import is_busy
 from accord.errors import PROBLEM_BASE, AccordError, WriterBusy
 
 log = logging.getLogger("accord.web")
 PROBLEM_JSON = "application/problem+json"
+
+
+def _no_null_defaults(schema: dict[str, Any]) -> None:
+    """An absent extension member is left out, never sent as null: no ``default: null``."""
+    for prop in schema.get("properties", {}).values():
+        if prop.get("default", ...) is None:
+            del prop["default"]
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document: how every error of this API is sent.
+
+    ``type`` ends with the problem's slug (``…/problems/not-found``). Besides the
+    standard members a problem may carry extension members; the common ones are
+    listed, others may appear (``additionalProperties``). The OpenAPI document
+    (:mod:`accord.web.openapi`) names this schema for every error response.
+    """
+
+    model_config = ConfigDict(extra="allow", title="Problem",
+                              json_schema_extra=_no_null_defaults)
+
+    type: str = Field(description="the problem type, a URI ending with its slug",
+                      examples=[PROBLEM_BASE + "not-found"])
+    title: str = Field(description="short summary of the problem type")
+    status: int = Field(ge=400, le=599, description="the HTTP status code")
+    detail: str = Field(description="what went wrong, for a person")
+    instance: str | SkipJsonSchema[None] = Field(default=None, description="the request path")
+    errors: list[dict[str, Any]] | SkipJsonSchema[None] = Field(
+        default=None, description="each input that failed: {loc, msg, type} for a request that "
+        "does not match this document, {field, message} for a record")
+    field: str | SkipJsonSchema[None] = Field(default=None, description="the input at fault")
+    reason: str | SkipJsonSchema[None] = Field(
+        default=None, description="machine-readable cause (policy, records, envelopes)")
+    basis: dict[str, Any] | None = Field(
+        default=None, description="policy-denied: the agreement clause that decided, if any")
+    permission: str | SkipJsonSchema[None] = Field(
+        default=None, description="forbidden: the permission the roles lack")
+    handling: Handling | SkipJsonSchema[None] = Field(
+        default=None, description="clearance-too-low: the handling code asked for")
+    clearance: Handling | SkipJsonSchema[None] = Field(
+        default=None, description="clearance-too-low: the officer's clearance")
+    retry_after: int | SkipJsonSchema[None] = Field(
+        default=None, description="503: seconds after which to retry")
 
 
 def problem(status: int, slug: str, title: str, detail: str, instance: str, **extra: object) -> JSONResponse:
