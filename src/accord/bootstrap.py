@@ -53,18 +53,23 @@ class Node:
     def record(
         self, session: Session, *, actor: str, action: str, object: str = "",
         purpose: str = "", basis: str = "", outcome: str = "ok",
-        detail: dict[str, Any] | None = None,
+        detail: dict[str, Any] | None = None, credential: str = "",
     ) -> int:
-        """Append one audit entry in the caller's transaction."""
+        """Append one audit entry in the caller's transaction.
+
+        ``credential`` names the session or API token that acted
+        (``Principal.audit_credential``); empty for the node itself and the command line.
+        """
         return self.audit.append(
             session,
             EntryIn(actor=actor, action=str(action), object=object, purpose=purpose,
-                    basis=basis, outcome=outcome, detail=detail or {}),
+                    basis=basis, outcome=outcome, detail=detail or {}, credential=credential),
             at=self.clock.now(),
         )
 
     def record_failure(self, session: Session, *, actor: str, action: str, object: str,
-                       error: AccordError, purpose: str = "", outcome: str = "rejected") -> int:
+                       error: AccordError, purpose: str = "", outcome: str = "rejected",
+                       credential: str = "") -> int:
         """The audit entry of a refused or failed use case: the error, the fields it names,
         and its short machine-readable members — never the values (personal data)."""
         fields = sorted({str(e.get("field")) for e in error.extra.get("errors", [])
@@ -72,7 +77,8 @@ class Node:
         extra = {k: v for k, v in error.extra.items()
                  if k != "errors" and isinstance(v, str | int) and len(str(v)) <= 200}
         return self.record(session, actor=actor, action=action, object=object, purpose=purpose,
-                           outcome=outcome, detail={"error": error.slug, "fields": fields, **extra})
+                           outcome=outcome, detail={"error": error.slug, "fields": fields, **extra},
+                           credential=credential)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from accord.auth.domain import Operator
 from accord.bootstrap import Node, build_node
 from accord.errors import AccordError, ConfigurationError
 from accord.lifecycle import AgencySpec, init_node
@@ -47,6 +48,9 @@ KNOWN_AGENCIES: dict[str, list[AgencySpec]] = {
 }
 Say = Callable[[str], None]
 DEMO_PASSWORD_SUFFIX = "-demo-password"
+# The demo is the node operator: it creates and enrols its officers at once, so it can
+# print their logins (a real officer enrols with a one-time code; see docs/operations.md).
+DEMO = Operator("demo")
 
 
 def agencies_for(country: str) -> list[AgencySpec]:
@@ -133,10 +137,10 @@ def _fill_from_scenario(node: Node, dn: DemoNode, scenario: Path,
     with node.uow() as s:
         for o in officers:
             password = o["username"] + DEMO_PASSWORD_SUFFIX
-            new = parties.create_officer(node, s, username=o["username"],
-                                         display_name=o["display_name"], agency_id=o["agency"],
-                                         roles=o["roles"], clearance=o["clearance"],
-                                         password=password, actor="demo")
+            new = parties.provision_officer(node, s, username=o["username"],
+                                            display_name=o["display_name"], agency_id=o["agency"],
+                                            roles=o["roles"], clearance=o["clearance"],
+                                            password=password, by=DEMO)
             lines.append("\t".join([o["username"], o["agency"], ",".join(o["roles"]),
                                     o["clearance"], password, new.totp_secret]))
     install_agreements(dn.data_dir / "agreements", scenario / "agreements")
@@ -190,10 +194,10 @@ def _create_demo_node(dn: DemoNode, agencies: list[AgencySpec], officers: list[d
         with node.uow() as s:
             for username, agency, roles, clearance in demo_officers(country, agencies):
                 password = username + DEMO_PASSWORD_SUFFIX
-                new = parties.create_officer(node, s, username=username,
-                                             display_name=username, agency_id=agency,
-                                             roles=roles, clearance=clearance,
-                                             password=password, actor="demo")
+                new = parties.provision_officer(node, s, username=username,
+                                                display_name=username, agency_id=agency,
+                                                roles=roles, clearance=clearance,
+                                                password=password, by=DEMO)
                 lines.append("\t".join([username, agency, ",".join(roles), clearance,
                                         password, new.totp_secret]))
         if scenario is not None:

@@ -12,9 +12,8 @@ exits non-zero. The domain never raises HTTP errors, it raises these.
     ├── Conflict                     409 conflict
     ├── AuthenticationError          401 (see subclasses)
     │   ├── NotAuthenticated         401 not-authenticated
-    │   ├── InvalidCredentials       401 wrong-password
-    │   ├── InvalidSecondFactor      401 wrong-totp
-    │   ├── AccountLocked            423 account-locked
+    │   ├── LoginFailed              401 login-failed (one answer for every cause)
+    │   ├── EnrolmentFailed          401 enrolment-failed (one answer for every cause)
     │   ├── SessionExpired           401 session-expired
     │   └── TokenExpired             401 token-expired
     ├── PermissionDenied             403 forbidden
@@ -106,20 +105,20 @@ class NotAuthenticated(AuthenticationError):
     pass
 
 
-class InvalidCredentials(AuthenticationError):
-    slug = "wrong-password"
-    title = "Wrong user name or password"
+class LoginFailed(AuthenticationError):
+    """Every refused login, whatever the cause (unknown user, wrong password or code, a
+    replayed code, a locked or not yet enrolled account): one answer, so the answer tells
+    nothing about the account. The cause is in the audit trail."""
+
+    slug = "login-failed"
+    title = "Login failed"
 
 
-class InvalidSecondFactor(AuthenticationError):
-    slug = "wrong-totp"
-    title = "Wrong one-time code"
+class EnrolmentFailed(AuthenticationError):
+    """Every refused enrolment (unknown user, wrong or expired code, already enrolled)."""
 
-
-class AccountLocked(AuthenticationError):
-    status = 423
-    slug = "account-locked"
-    title = "Account locked"
+    slug = "enrolment-failed"
+    title = "Enrolment failed"
 
 
 class SessionExpired(AuthenticationError):

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     unsafe_fast_key_sealing: bool = False
 
     session_idle_minutes: int = Field(default=30, ge=1)
+    # a session ends this long after login, however active (besides the idle timeout)
+    session_max_hours: int = Field(default=12, ge=1, le=168)
+    # an officer's one-time enrolment code (to set a password and get the TOTP secret) lasts this long
+    enrolment_hours: int = Field(default=72, ge=1, le=720)
     lockout_threshold: int = Field(default=5, ge=1)
     lockout_minutes: int = Field(default=10, ge=10)
     token_max_days: int = Field(default=365, ge=1)

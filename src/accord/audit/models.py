@@ -23,6 +23,8 @@ class AuditEntry(Base):
     basis: Mapped[str] = mapped_column(String(300))
     outcome: Mapped[str] = mapped_column(String(40))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # the session ("session:<hash prefix>") or API token ("token:<id>") that acted; "" if none
+    credential: Mapped[str] = mapped_column(String(80), default="")
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 

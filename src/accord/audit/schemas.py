@@ -19,6 +19,7 @@ class AuditEntryPublic(BaseModel):
     basis: str
     outcome: str
     detail: dict[str, Any]
+    credential: str = ""  # the session or API token that acted
 
 
 class CheckpointPublic(BaseModel):

@@ -42,11 +42,18 @@ class EntryIn:
     basis: str = ""
     outcome: str = "ok"
     detail: dict[str, Any] = field(default_factory=dict)
+    credential: str = ""  # the session or API token that acted ("session:…", "token:…")
 
 
 def entry_bytes(idx: int, at: datetime, e: EntryIn | AuditEntry) -> bytes:
-    """The canonical bytes of an entry (RFC 8785 JSON); its leaf hashes these."""
+    """The canonical bytes of an entry (RFC 8785 JSON); its leaf hashes these.
+
+    ``credential`` is a member only when set, so entries written before it
+    existed (and entries of no session or token) hash as they always did.
+    """
+    extra = {"credential": e.credential} if e.credential else {}
     return canonical_json({
+        **extra,
         "v": 1,
         "idx": idx,
         "at": at.isoformat(timespec="microseconds"),
@@ -89,7 +96,7 @@ class AuditLog:
             rows.append({
                 "idx": idx, "at": at, "actor": e.actor, "action": e.action, "object": e.object,
                 "purpose": e.purpose, "basis": e.basis, "outcome": e.outcome, "detail": e.detail,
-                "leaf_hash": leaf_hash(entry_bytes(idx, at, e)),
+                "credential": e.credential, "leaf_hash": leaf_hash(entry_bytes(idx, at, e)),
             })
         session.execute(insert(AuditEntry), rows)
         return [int(r["idx"]) for r in rows]

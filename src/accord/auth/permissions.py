@@ -12,7 +12,8 @@ class Permission(StrEnum):
     AGENCIES_READ = "agencies:read"
     OFFICERS_READ = "officers:read"
     OFFICERS_WRITE = "officers:write"
-    TOKENS_MANAGE = "tokens:manage"
+    TOKENS_OWN = "tokens:own"  # create, list and revoke one's own API tokens
+    TOKENS_MANAGE = "tokens:manage"  # list and revoke the tokens of the officers one manages
     PEERS_READ = "peers:read"
     PEERS_WRITE = "peers:write"
     KEYS_READ = "keys:read"
@@ -26,13 +27,23 @@ class Permission(StrEnum):
     MESSAGES_SEND = "messages:send"
 
 
-_EVERYONE = {Permission.SELF_READ}
+_EVERYONE = {Permission.SELF_READ, Permission.TOKENS_OWN}
 _CASEWORK = {
     Permission.AGENCIES_READ, Permission.POLICY_EXPLAIN, Permission.AGREEMENTS_READ,
     Permission.RECORDS_READ, Permission.RECORDS_WRITE,
     Permission.MESSAGES_READ, Permission.MESSAGES_SEND,
 }
 
+_ADMINISTRATION = {
+    Permission.AGENCIES_READ, Permission.OFFICERS_READ, Permission.OFFICERS_WRITE,
+    Permission.TOKENS_MANAGE, Permission.PEERS_READ, Permission.PEERS_WRITE,
+    Permission.KEYS_READ, Permission.KEYS_WRITE, Permission.AGREEMENTS_READ,
+    Permission.POLICY_EXPLAIN,
+}
+
+# An admin and a node-admin hold the same permissions; what differs is whom they act on:
+# an admin only on its own agency's officers and keys, a node-admin on every agency of the
+# node (Principal.require_agency). Neither grants a clearance above its own.
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OFFICER: frozenset(_EVERYONE | _CASEWORK),
     Role.ANALYST: frozenset(_EVERYONE | _CASEWORK),
@@ -45,12 +56,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.AUDIT_READ, Permission.POLICY_EXPLAIN, Permission.AGREEMENTS_READ,
         Permission.OFFICERS_READ,
     }),
-    Role.ADMIN: frozenset(_EVERYONE | {
-        Permission.AGENCIES_READ, Permission.OFFICERS_READ, Permission.OFFICERS_WRITE,
-        Permission.TOKENS_MANAGE, Permission.PEERS_READ, Permission.PEERS_WRITE,
-        Permission.KEYS_READ, Permission.KEYS_WRITE, Permission.AGREEMENTS_READ,
-        Permission.POLICY_EXPLAIN,
-    }),
+    Role.ADMIN: frozenset(_EVERYONE | _ADMINISTRATION),
+    Role.NODE_ADMIN: frozenset(_EVERYONE | _ADMINISTRATION),
 }
 
 

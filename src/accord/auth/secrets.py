@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
@@ -35,15 +36,39 @@ def new_totp_secret() -> str:
     return pyotp.random_base32()
 
 
-def check_totp(secret: str, code: str, at_unix: float) -> bool:
-    """Accept the current 30-second step and one step either side (clock drift)."""
+def totp_step(secret: str, code: str, at_unix: float, *, window: int = 1) -> int | None:
+    """The time step (RFC 6238 counter, 30 s) whose code ``code`` is, or None.
+
+    Accepts the current step and ``window`` steps either side (clock drift). The
+    caller refuses a step at or below the last one it accepted, so a code is good
+    once (RFC 6238 §5.2). Every candidate is compared, in constant time each.
+    """
     code = code.strip().replace(" ", "")
     if not code.isdigit():
-        return False
+        return None
     totp = pyotp.TOTP(secret)
-    return any(
-        hmac.compare_digest(totp.at(int(at_unix) + drift), code) for drift in (-30, 0, 30)
-    )
+    now = int(at_unix) // totp.interval
+    matched = None
+    for step in range(now - window, now + window + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code) and matched is None:
+            matched = step
+    return matched
+
+
+def totp_uri(secret: str, *, account: str, issuer: str) -> str:
+    """The ``otpauth://`` provisioning URI an authenticator app reads (or a QR code shows)."""
+    return pyotp.TOTP(secret).provisioning_uri(name=account, issuer_name=issuer)
+
+
+def new_enrolment_code() -> str:
+    """A one-time enrolment code: 100 random bits as five groups of four base32 letters."""
+    raw = base64.b32encode(secrets.token_bytes(15)).decode().rstrip("=")[:20]
+    return "-".join(raw[i:i + 4] for i in range(0, 20, 4))
+
+
+def enrolment_code_hash(code: str) -> str:
+    """Codes are random: a plain SHA-256 of the normalised code is stored, as for tokens."""
+    return token_hash(code.strip().upper().replace("-", "").replace(" ", ""))
 
 
 def totp_now(secret: str, at_unix: float) -> str:

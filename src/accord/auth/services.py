@@ -1,30 +1,35 @@
-"""Login, sessions and API tokens.
+"""Login, enrolment, sessions and API tokens.
 
 Failures are written (counter, lock, audit entry) and committed *before* the
-error is raised, so a refused login leaves its trace.
+error is raised, so a refused login leaves its trace. Every refused login
+gets the same answer (:class:`LoginFailed`), whatever its cause; the cause is
+in the audit entry (``auth:login:<cause>``). Every audit entry written for an
+officer names the credential that acted (``session:<hash prefix>`` or
+``token:<id>``).
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from accord.audit.tags import Action
 from accord.auth import secrets as sec
-from accord.auth.domain import Principal
+from accord.auth.domain import By, Operator, Principal
 from accord.auth.permissions import Permission
 from accord.bootstrap import Node
 from accord.errors import (
     AccordError,
-    AccountLocked,
-    InvalidCredentials,
-    InvalidSecondFactor,
+    EnrolmentFailed,
+    LoginFailed,
     NotAuthenticated,
     NotFound,
+    PermissionDenied,
     SessionExpired,
     TokenExpired,
     ValidationFailed,
@@ -34,6 +39,11 @@ from accord.parties.models import Agency, ApiToken, AuthSession, Officer
 
 SESSION_PREFIX = "acs"
 TOKEN_PREFIX = "act"
+LOGIN_FAILED = ("wrong user name, password or one-time code, or this account cannot log in "
+                "now; ask your agency's admin if it persists")
+ENROLMENT_FAILED = ("unknown user name, or a wrong, used or expired enrolment code; "
+                    "ask your agency's admin for a new code")
+MIN_PASSWORD = 12
 
 
 @dataclass(frozen=True)
@@ -43,72 +53,166 @@ class LoginResult:
     agency_id: str
     roles: list[str]
     idle_timeout_seconds: int
+    expires_at: datetime
 
 
 def login(node: Node, *, username: str, password: str, totp: str) -> LoginResult:
-    settings = node.settings
-    error: AccordError | None = None
+    """A session for the right password and a fresh TOTP code; :class:`LoginFailed` otherwise.
+
+    The officer's row is locked for the check (``FOR UPDATE`` on PostgreSQL, the
+    write transaction on SQLite), so two logins with one code cannot both pass.
+    """
     result: LoginResult | None = None
     with node.uow() as s:
         now = node.now()
-        officer = s.scalars(select(Officer).where(Officer.username == username)).first()
-        if officer is None or not officer.active:
+        officer = s.scalars(select(Officer).where(Officer.username == username)
+                            .with_for_update()).first()
+        if officer is None:
             sec.check_password(sec.DUMMY_HASH, password)  # same time as a real check
-            node.record(s, actor=f"?/{username}", action=Action.LOGIN_WRONG_PASSWORD,
-                        object=f"officer:{username}", outcome="denied",
-                        detail={"reason": "unknown or inactive user"})
-            error = InvalidCredentials("wrong user name or password")
-        elif officer.locked_until is not None and officer.locked_until > now:
-            node.record(s, actor=_actor(officer), action=Action.LOGIN_LOCKED,
-                        object=f"officer:{username}", outcome="denied",
-                        detail={"locked_until": officer.locked_until.isoformat()})
-            error = AccountLocked(
-                f"account locked after {settings.lockout_threshold} failed attempts "
-                f"until {officer.locked_until.isoformat()}",
-                locked_until=officer.locked_until.isoformat(),
-            )
-        elif not sec.check_password(officer.password_hash, password):
-            error = _fail(node, s, officer, now, Action.LOGIN_WRONG_PASSWORD,
-                          InvalidCredentials("wrong user name or password"))
-        elif not sec.check_totp(node.totp_box.open(officer.totp_secret).decode(), totp,
-                                now.timestamp()):
-            error = _fail(node, s, officer, now, Action.LOGIN_WRONG_TOTP,
-                          InvalidSecondFactor("the one-time code is wrong or out of date"))
+            node.record(s, actor=f"?/{username}", action=Action.LOGIN_UNKNOWN_USER,
+                        object=f"officer:{username}", outcome="denied")
         else:
-            officer.failed_attempts = 0
-            officer.locked_until = None
-            token = sec.new_token(SESSION_PREFIX)
-            s.add(AuthSession(token_hash=sec.token_hash(token), officer_id=officer.id,
-                              created_at=now, last_seen=now))
-            node.record(s, actor=_actor(officer), action=Action.LOGIN_OK,
-                        object=f"officer:{username}")
-            result = LoginResult(token, officer.username, officer.agency_id, list(officer.roles),
-                                 settings.session_idle_minutes * 60)
-    if error is not None:
-        raise error
-    assert result is not None
+            result = _check_login(node, s, officer, password, totp, now)
+    if result is None:
+        raise LoginFailed(LOGIN_FAILED)
     return result
 
 
+def _check_login(node: Node, s: Session, officer: Officer, password: str, totp: str,
+                 now: datetime) -> LoginResult | None:
+    settings = node.settings
+    actor, obj = _actor(officer), f"officer:{officer.username}"
+    if not officer.active or not officer.enrolled:
+        sec.check_password(sec.DUMMY_HASH, password)
+        node.record(s, actor=actor, action=(Action.LOGIN_INACTIVE if not officer.active
+                                            else Action.LOGIN_NOT_ENROLLED),
+                    object=obj, outcome="denied")
+        return None
+    password_ok = sec.check_password(officer.password_hash, password)  # also when locked: same time
+    if officer.locked_until is not None and officer.locked_until > now:
+        node.record(s, actor=actor, action=Action.LOGIN_LOCKED, object=obj, outcome="denied",
+                    detail={"locked_until": officer.locked_until.isoformat()})
+        return None
+    if not password_ok:
+        _fail(node, s, officer, now, Action.LOGIN_WRONG_PASSWORD)
+        return None
+    step = sec.totp_step(node.totp_box.open(officer.totp_secret).decode(), totp, now.timestamp())
+    if step is None:
+        _fail(node, s, officer, now, Action.LOGIN_WRONG_TOTP)
+        return None
+    if officer.last_totp_step is not None and step <= officer.last_totp_step:
+        _fail(node, s, officer, now, Action.LOGIN_REPLAYED_TOTP,
+              {"step": step, "last_step": officer.last_totp_step})
+        return None
+    officer.failed_attempts = 0
+    officer.locked_until = None
+    officer.last_totp_step = step
+    token = sec.new_token(SESSION_PREFIX)
+    key = sec.token_hash(token)
+    s.add(AuthSession(token_hash=key, officer_id=officer.id, created_at=now, last_seen=now))
+    node.record(s, actor=actor, action=Action.LOGIN_OK, object=obj,
+                credential=_session_credential(key))
+    return LoginResult(token, officer.username, officer.agency_id, list(officer.roles),
+                       settings.session_idle_minutes * 60,
+                       now + timedelta(hours=settings.session_max_hours))
+
+
 def _fail(node: Node, s: Session, officer: Officer, now: datetime, action: Action,
-          error: AccordError) -> AccordError:
+          extra: dict[str, object] | None = None) -> None:
     settings = node.settings
     officer.failed_attempts += 1
-    detail: dict[str, object] = {"failed_attempts": officer.failed_attempts}
+    detail: dict[str, object] = {"failed_attempts": officer.failed_attempts, **(extra or {})}
     if officer.failed_attempts >= settings.lockout_threshold:
         officer.locked_until = now + timedelta(minutes=settings.lockout_minutes)
         officer.failed_attempts = 0
         detail["locked_until"] = officer.locked_until.isoformat()
-        error.extra["locked_until"] = officer.locked_until.isoformat()
     node.record(s, actor=_actor(officer), action=action, object=f"officer:{officer.username}",
                 outcome="denied", detail=detail)
-    return error
 
 
 def _actor(officer: Officer) -> str:
     return f"{officer.agency_id}/{officer.username}"
 
 
+def _session_credential(key: str) -> str:
+    return f"session:{key[:12]}"
+
+
+# -- enrolment -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Enrolment:
+    """What the officer gets once, at enrolment: the TOTP secret and its ``otpauth://`` URI."""
+
+    username: str
+    totp_secret: str
+    provisioning_uri: str
+
+
+def check_new_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ValidationFailed(f"passwords have at least {MIN_PASSWORD} characters",
+                               field="password")
+    if len(password) > 1024:
+        raise ValidationFailed("passwords have at most 1024 characters", field="password")
+
+
+def enrol(node: Node, *, username: str, code: str, password: str) -> Enrolment:
+    """The officer's own step: the one-time enrolment code and a password of their choosing
+    give the TOTP secret, once. Every refusal is one answer (:class:`EnrolmentFailed`); its
+    reason is audited (``auth:enrolment:failed``) and committed before the error is raised."""
+    check_new_password(password)
+    result: Enrolment | None = None
+    with node.uow() as s:
+        now = node.now()
+        officer = s.scalars(select(Officer).where(Officer.username == username)
+                            .with_for_update()).first()
+        reason = _enrolment_refusal(officer, code, now)
+        if reason is not None or officer is None:
+            node.record(s, actor=_actor(officer) if officer is not None else f"?/{username}",
+                        action=Action.ENROLMENT_FAILED, object=f"officer:{username}",
+                        outcome="denied", detail={"reason": reason})
+        else:
+            result = complete_enrolment(node, s, officer, password=password, actor=_actor(officer))
+    if result is None:
+        raise EnrolmentFailed(ENROLMENT_FAILED)
+    return result
+
+
+def _enrolment_refusal(officer: Officer | None, code: str, now: datetime) -> str | None:
+    if officer is None:
+        return "unknown user"
+    if not officer.active:
+        return "inactive"
+    if officer.enrolment_hash is None or officer.enrolment_expires_at is None:
+        return "no enrolment pending (used or never issued)"
+    if not hmac.compare_digest(officer.enrolment_hash, sec.enrolment_code_hash(code)):
+        return "wrong code"
+    if officer.enrolment_expires_at <= now:
+        return "code expired"
+    return None
+
+
+def complete_enrolment(node: Node, s: Session, officer: Officer, *, password: str,
+                       actor: str) -> Enrolment:
+    """Set the password and a new TOTP secret, and spend the enrolment code (the caller has
+    checked the code, or is the node operator provisioning an officer)."""
+    check_new_password(password)
+    secret = sec.new_totp_secret()
+    now = node.now()
+    officer.password_hash = sec.hash_password(password)
+    officer.totp_secret = node.totp_box.seal(secret.encode())
+    officer.enrolled_at = now
+    officer.enrolment_hash = None
+    officer.enrolment_expires_at = None
+    officer.last_totp_step = None
+    officer.failed_attempts = 0
+    officer.locked_until = None
+    node.record(s, actor=actor, action=Action.ENROLMENT_OK, object=f"officer:{officer.username}")
+    uri = sec.totp_uri(secret, account=officer.username, issuer=f"Accord {node.settings.node_id}")
+    return Enrolment(officer.username, secret, uri)
+
+
+# -- sessions and tokens as credentials -------------------------------------------
 Write = Callable[[Session], None]
 
 
@@ -144,6 +248,8 @@ Checked = tuple[Principal | None, AccordError | None, Write | None]
 
 
 def _from_session(node: Node, s: Session, bearer: str, now: datetime) -> Checked:
+    """A live session: not ended, not idle longer than ``session_idle_minutes``, and not
+    older than ``session_max_hours`` however active (both expiries are audited)."""
     key = sec.token_hash(bearer)
     row = s.get(AuthSession, key)
     if row is None or row.ended_at is not None:
@@ -151,19 +257,28 @@ def _from_session(node: Node, s: Session, bearer: str, now: datetime) -> Checked
     officer = s.get(Officer, row.officer_id)
     if officer is None or not officer.active:
         return None, NotAuthenticated("the officer of this session is no longer active"), None
-    idle_minutes = node.settings.session_idle_minutes
+    settings = node.settings
     actor, username = _actor(officer), officer.username
-    if now - row.last_seen > timedelta(minutes=idle_minutes):
+    expiry: tuple[str, dict[str, object]] | None = None
+    if now - row.created_at >= timedelta(hours=settings.session_max_hours):
+        expiry = (f"session ended {settings.session_max_hours} hours after login; log in again",
+                  {"reason": "lifetime", "max_hours": settings.session_max_hours})
+    elif now - row.last_seen > timedelta(minutes=settings.session_idle_minutes):
+        expiry = (f"session expired after {settings.session_idle_minutes} minutes idle; "
+                  "log in again",
+                  {"reason": "idle", "idle_minutes": settings.session_idle_minutes})
+    if expiry is not None:
+        message, detail = expiry
+
         def expire(w: Session) -> None:
             w.execute(update(AuthSession).where(AuthSession.token_hash == key,
                                                 AuthSession.ended_at.is_(None))
                       .values(ended_at=now))
             node.record(w, actor=actor, action=Action.SESSION_EXPIRED,
-                        object=f"officer:{username}", outcome="denied",
-                        detail={"idle_minutes": idle_minutes})
+                        object=f"officer:{username}", outcome="denied", detail=detail,
+                        credential=_session_credential(key))
 
-        return None, SessionExpired(
-            f"session expired after {idle_minutes} minutes idle; log in again"), expire
+        return None, SessionExpired(message), expire
     touch: Write | None = None
     if now - row.last_seen > timedelta(seconds=15):
         def touch(w: Session) -> None:
@@ -186,7 +301,8 @@ def _from_token(node: Node, s: Session, bearer: str, now: datetime) -> Checked:
 
         def audit_expired(w: Session) -> None:
             node.record(w, actor=actor, action=Action.TOKEN_EXPIRED, object=f"token:{token_id}",
-                        outcome="denied", detail={"expired_at": expired_at})
+                        outcome="denied", detail={"expired_at": expired_at},
+                        credential=f"token:{token_id}")
 
         return None, TokenExpired(f"API token {token_id} expired at {expired_at}"), audit_expired
     officer_roles = frozenset(parse_roles(officer.roles))
@@ -211,7 +327,7 @@ def logout(node: Node, principal: Principal, bearer: str) -> None:
         if row is not None and row.ended_at is None:
             row.ended_at = node.now()
         node.record(s, actor=principal.actor, action=Action.LOGOUT,
-                    object=f"officer:{principal.username}")
+                    object=f"officer:{principal.username}", credential=principal.audit_credential)
 
 
 def deny(node: Node, principal: Principal, permission: Permission, error: AccordError,
@@ -221,9 +337,11 @@ def deny(node: Node, principal: Principal, permission: Permission, error: Accord
     with node.uow() as s:
         node.record(s, actor=principal.actor, action=action, object=f"route:{path}",
                     outcome="denied", detail={"permission": permission.value,
-                                              "roles": sorted(r.value for r in principal.roles)})
+                                              "roles": sorted(r.value for r in principal.roles)},
+                    credential=principal.audit_credential)
 
 
+# -- API tokens --------------------------------------------------------------------
 @dataclass(frozen=True)
 class NewToken:
     id: str
@@ -233,19 +351,41 @@ class NewToken:
     expires_at: datetime
 
 
-def create_api_token(node: Node, s: Session, *, by: str, username: str, roles: list[str],
-                     days: int, description: str = "") -> NewToken:
+def create_api_token(node: Node, s: Session, *, by: By, roles: list[str], days: int,
+                     description: str = "", username: str | None = None) -> NewToken:
+    """An API token for machines, shown once (only its hash is stored).
+
+    An officer (``by`` a :class:`Principal`) gets a token for themselves only,
+    from a login session (a token does not make tokens), scoped to roles the
+    session holds. The node operator (``by`` an :class:`Operator`, the command
+    line) names the officer.
+    """
     if days < 1 or days > node.settings.token_max_days:
         raise ValidationFailed(f"a token lives 1 to {node.settings.token_max_days} days",
                                field="days")
-    officer = s.scalars(select(Officer).where(Officer.username == username)).first()
-    if officer is None:
-        raise NotFound(f"no officer {username!r}")
+    if isinstance(by, Principal):
+        if username is not None and username != by.username:
+            raise PermissionDenied("an API token is only for oneself", reason="not-yourself")
+        if by.via != "session":
+            raise PermissionDenied("API tokens are made from a login session, not with a token",
+                                   reason="token-from-token")
+        officer = s.get(Officer, by.officer_id)
+        if officer is None:
+            raise NotFound(f"no officer {by.username!r}")
+        holds = set(by.roles)
+    else:
+        if username is None:
+            raise ValidationFailed("name the officer the token is for", field="username")
+        found = s.scalars(select(Officer).where(Officer.username == username)).first()
+        if found is None:
+            raise NotFound(f"no officer {username!r}")
+        officer = found
+        holds = set(parse_roles(officer.roles))
     scope = parse_roles(roles)
-    missing = set(scope) - set(parse_roles(officer.roles))
+    missing = set(scope) - holds
     if missing:
         raise ValidationFailed(
-            f"{username} does not hold {sorted(r.value for r in missing)}; "
+            f"{officer.username} does not hold {sorted(r.value for r in missing)}; "
             "a token cannot have roles its officer lacks", field="roles")
     now = node.now()
     token = sec.new_token(TOKEN_PREFIX)
@@ -254,15 +394,40 @@ def create_api_token(node: Node, s: Session, *, by: str, username: str, roles: l
     s.add(ApiToken(id=token_id, token_hash=sec.token_hash(token), officer_id=officer.id,
                    roles=[r.value for r in scope], description=description, created_at=now,
                    expires_at=expires))
-    node.record(s, actor=by, action=Action.TOKEN_CREATED, object=f"token:{token_id}",
-                detail={"officer": username, "roles": [r.value for r in scope],
-                        "expires_at": expires.isoformat()})
-    return NewToken(token_id, token, username, [r.value for r in scope], expires)
+    node.record(s, actor=by.actor, action=Action.TOKEN_CREATED, object=f"token:{token_id}",
+                detail={"officer": officer.username, "roles": [r.value for r in scope],
+                        "expires_at": expires.isoformat()},
+                credential=by.audit_credential)
+    return NewToken(token_id, token, officer.username, [r.value for r in scope], expires)
 
 
-def revoke_api_token(node: Node, s: Session, *, by: str, token_id: str) -> None:
+def _may_manage_tokens_of(by: By, officer: Officer) -> bool:
+    if isinstance(by, Operator) or officer.id == by.officer_id:
+        return True
+    return by.can(Permission.TOKENS_MANAGE) and (by.node_wide or officer.agency_id == by.agency_id)
+
+
+def list_api_tokens(s: Session, *, by: By) -> list[tuple[ApiToken, str]]:
+    """One's own tokens; an admin also sees those of its agency's officers (a node-admin, all)."""
+    stmt = select(ApiToken, Officer.username).join(Officer).order_by(ApiToken.created_at)
+    if isinstance(by, Principal) and not (by.can(Permission.TOKENS_MANAGE) and by.node_wide):
+        if by.can(Permission.TOKENS_MANAGE):
+            stmt = stmt.where(or_(ApiToken.officer_id == by.officer_id,
+                                  Officer.agency_id == by.agency_id))
+        else:
+            stmt = stmt.where(ApiToken.officer_id == by.officer_id)
+    return [(t, u) for t, u in s.execute(stmt).all()]
+
+
+def revoke_api_token(node: Node, s: Session, *, by: By, token_id: str) -> None:
     row = s.get(ApiToken, token_id)
     if row is None:
         raise NotFound(f"no token {token_id}")
-    row.revoked_at = node.now()
-    node.record(s, actor=by, action=Action.TOKEN_REVOKED, object=f"token:{token_id}")
+    officer = s.get(Officer, row.officer_id)
+    if officer is None or not _may_manage_tokens_of(by, officer):
+        raise PermissionDenied(f"token {token_id} is not yours, nor of an officer you manage",
+                               reason="not-yours")
+    if row.revoked_at is None:
+        row.revoked_at = node.now()
+    node.record(s, actor=by.actor, action=Action.TOKEN_REVOKED, object=f"token:{token_id}",
+                credential=by.audit_credential)

@@ -105,7 +105,8 @@ def send(
             except ValidationError as exc:
                 raise ValidationFailed(str(exc.errors()[0]["msg"])) from None
             data = services.audited(node, actor=principal.actor, obj="message:new",
-                                    fn=lambda s: _sent_view(services.send_message(node, s, principal, cmd)))
+                                    fn=lambda s: _sent_view(services.send_message(node, s, principal, cmd)),
+                                    credential=principal.audit_credential)
         if as_json:
             emit_json(data)
         else:
@@ -116,7 +117,8 @@ def send(
 
 def _send_one(node: Node, principal: Principal, cmd: MessageCreate) -> str:
     return services.audited(node, actor=principal.actor, obj="message:new",
-                            fn=lambda s: services.send_message(node, s, principal, cmd).message_id)
+                            fn=lambda s: services.send_message(node, s, principal, cmd).message_id,
+                            credential=principal.audit_credential)
 
 
 @app.command("send-batch")
@@ -165,7 +167,8 @@ def list_(
                 fn=lambda s: [MessagePublic.model_validate(m).model_dump(mode="json")
                               for m in services.list_messages(node, s, principal, box=box,
                                                               case_ref=case, thread_id=thread,
-                                                              limit=limit)])
+                                                              limit=limit)],
+                credential=principal.audit_credential)
         if as_json:
             emit_json(data)
             return
@@ -194,7 +197,8 @@ def show(ctx: typer.Context, message_id: str, as_: AsOpt, as_json: bool = JsonOp
                 view.proof = services.proof_of(s, msg)
                 return view.model_dump(mode="json")
 
-            data = services.audited(node, actor=principal.actor, obj=f"message:{message_id}", fn=_read)
+            data = services.audited(node, actor=principal.actor, obj=f"message:{message_id}", fn=_read,
+                                    credential=principal.audit_credential)
         if as_json:
             emit_json(data)
             return
@@ -221,7 +225,8 @@ def reply(
             cmd = ReplyCreate(body=body, reply_all=reply_all)
             data = services.audited(
                 node, actor=principal.actor, obj=f"message:{message_id}",
-                fn=lambda s: _sent_view(services.reply(node, s, principal, message_id, cmd)))
+                fn=lambda s: _sent_view(services.reply(node, s, principal, message_id, cmd)),
+                credential=principal.audit_credential)
         if as_json:
             emit_json(data)
         else:
@@ -239,7 +244,8 @@ def ack(ctx: typer.Context, message_id: str, as_: AsOpt, as_json: bool = JsonOpt
             data = services.audited(
                 node, actor=principal.actor, obj=f"message:{message_id}",
                 fn=lambda s: MessagePublic.model_validate(
-                    services.acknowledge(node, s, principal, message_id)).model_dump(mode="json"))
+                    services.acknowledge(node, s, principal, message_id)).model_dump(mode="json"),
+                credential=principal.audit_credential)
         if as_json:
             emit_json(data)
         else:
@@ -261,7 +267,8 @@ def retry(
             data = services.audited(
                 node, actor=principal.actor, obj=f"message:{message_id}",
                 fn=lambda s: MessagePublic.model_validate(services.requeue_recipient(
-                    node, s, principal, message_id, agency)).model_dump(mode="json"))
+                    node, s, principal, message_id, agency)).model_dump(mode="json"),
+                credential=principal.audit_credential)
         if as_json:
             emit_json(data)
         else:

@@ -57,7 +57,7 @@ def _reader(node: Node, username: str | None) -> Reader:
     with node.uow() as s:
         officer = parties.get_officer(s, username)
         return Reader(actor=f"{officer.agency_id}/{officer.username}", agency_id=officer.agency_id,
-                      clearance=Handling(officer.clearance))
+                      clearance=Handling(officer.clearance), credential="cli")
 
 
 def _meta(owner: str | None, handling: str | None, reliability: str | None,

@@ -118,7 +118,8 @@ T = TypeVar("T")
 # --------------------------------------------------------------------------- helpers
 
 
-def audited(node: Node, *, actor: str, obj: str, fn: Callable[[Session], T]) -> T:
+def audited(node: Node, *, actor: str, obj: str, fn: Callable[[Session], T],
+            credential: str = "") -> T:
     """Run ``fn`` in one transaction; a refusal or bad input is audited after the rollback.
 
     Services write their audit entries in the caller's transaction, so an
@@ -135,7 +136,7 @@ def audited(node: Node, *, actor: str, obj: str, fn: Callable[[Session], T]) -> 
                 node.record_failure(
                     s, actor=actor,
                     action=Action.MESSAGE_DENIED if exc.status == 403 else Action.MESSAGE_FAILED,
-                    object=obj, outcome=exc.slug, error=exc)
+                    object=obj, outcome=exc.slug, error=exc, credential=credential)
         raise
 
 
@@ -244,7 +245,7 @@ DOMESTIC = "domestic"
 
 
 def _policy(node: Node, s: Session, *, actor: Actor, resource: Resource, purpose: str, by: str,
-            side: str, at: datetime, record: bool = True) -> Verdict:
+            side: str, at: datetime, record: bool = True, credential: str = "") -> Verdict:
     """Ask the policy decision point about one flow and audit the answer.
 
     Agreements are between countries: two agencies of one country (on this node
@@ -262,18 +263,19 @@ def _policy(node: Node, s: Session, *, actor: Actor, resource: Resource, purpose
         verdict = Verdict.of(decision)
     if record:
         _record_verdict(node, s, verdict, actor=actor, resource=resource, purpose=purpose, by=by,
-                        side=side)
+                        side=side, credential=credential)
     return verdict
 
 
 def _record_verdict(node: Node, s: Session, verdict: Verdict, *, actor: Actor, resource: Resource,
-                    purpose: str, by: str, side: str) -> None:
+                    purpose: str, by: str, side: str, credential: str = "") -> None:
     """The decision's audit entry, in the format of :meth:`PolicyService.decide_and_record`."""
     node.record(s, actor=by, action=Action.POLICY_DECISION,
                 object=f"flow:{actor.agency}->{actor.counterpart}:message", purpose=purpose,
                 basis=verdict.basis_text or (DOMESTIC if verdict.code == DOMESTIC else ""),
                 outcome="allow" if verdict.allowed else "deny",
-                detail={"side": side, "decision": verdict.to_dict(), "resource": resource.to_dict()})
+                detail={"side": side, "decision": verdict.to_dict(), "resource": resource.to_dict()},
+                credential=credential)
 
 
 # --------------------------------------------------------------------------- send
@@ -316,7 +318,7 @@ def send_message(node: Node, s: Session, principal: Principal, cmd: MessageCreat
             r: _policy(node, s, actor=Actor(sender, r, officer=principal.username,
                                             clearance=principal.clearance.value),
                        resource=resource, purpose=cmd.purpose.value, by=principal.actor,
-                       side="sender", at=now)
+                       side="sender", at=now, credential=principal.audit_credential)
             for r in recipients
         }
     except ValueError as exc:
@@ -368,6 +370,7 @@ def send_message(node: Node, s: Session, principal: Principal, cmd: MessageCreat
         detail={"recipients": states, "categories": msg.categories, "handling": msg.handling,
                 "priority": msg.priority, "case_ref": msg.case_ref, "crime_area": msg.crime_area,
                 "in_reply_to": msg.in_reply_to, "records": len(records)},
+        credential=principal.audit_credential,
     )
     s.flush()
     s.refresh(msg)
@@ -439,7 +442,7 @@ def requeue_recipient(node: Node, s: Session, principal: Principal, message_id: 
     verdict = _policy(node, s, actor=Actor(msg.sender, agency, officer=principal.username,
                                            clearance=principal.clearance.value),
                       resource=resource, purpose=msg.purpose, by=principal.actor, side="sender",
-                      at=now)
+                      at=now, credential=principal.audit_credential)
     if not verdict.allowed:
         raise PolicyDenied(f"the agreements no longer allow this message to {agency}: "
                            f"{verdict.reason}", code=verdict.code, clause=verdict.clause)
@@ -469,7 +472,8 @@ def requeue_recipient(node: Node, s: Session, principal: Principal, message_id: 
                         "previous_envelope_id": previous,
                         "previous_attempts": old.attempts if old is not None else None,
                         "previous_error": old.last_error if old is not None else None,
-                        "dead_at": dead_at.isoformat() if dead_at else None})
+                        "dead_at": dead_at.isoformat() if dead_at else None},
+                credential=principal.audit_credential)
     s.flush()
     s.refresh(msg)
     return msg
@@ -508,7 +512,8 @@ def list_messages(
     node.record(s, actor=principal.actor, action=Action.MESSAGE_LISTED,
                 object=f"messages:{principal.agency_id}",
                 detail={"box": box, "case_ref": case_ref, "thread_id": thread_id,
-                        "count": len(rows), "message_ids": [m.message_id for m in rows][:100]})
+                        "count": len(rows), "message_ids": [m.message_id for m in rows][:100]},
+                credential=principal.audit_credential)
     return rows
 
 
@@ -524,7 +529,8 @@ def read_message(node: Node, s: Session, principal: Principal, message_id: str) 
         msg.read_at, msg.read_by = now, principal.actor
         _queue_status(node, s, msg, "read", principal, now)
     node.record(s, actor=principal.actor, action=Action.MESSAGE_READ, object=obj,
-                purpose=msg.purpose, detail={"direction": msg.direction, "first_read": first})
+                purpose=msg.purpose, detail={"direction": msg.direction, "first_read": first},
+                credential=principal.audit_credential)
     return msg
 
 
@@ -545,7 +551,7 @@ def acknowledge(node: Node, s: Session, principal: Principal, message_id: str) -
         msg.acknowledged_at, msg.acknowledged_by = now, principal.actor
         _queue_status(node, s, msg, "acknowledged", principal, now)
     node.record(s, actor=principal.actor, action=Action.MESSAGE_ACKNOWLEDGED, object=obj,
-                purpose=msg.purpose, detail={"first": first})
+                purpose=msg.purpose, detail={"first": first}, credential=principal.audit_credential)
     return msg
 
 

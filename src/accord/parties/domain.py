@@ -24,7 +24,8 @@ class Role(StrEnum):
     SPOC = "spoc"
     LEGAL = "legal"
     DPO = "dpo"
-    ADMIN = "admin"
+    ADMIN = "admin"  # manages the officers of its own agency
+    NODE_ADMIN = "node-admin"  # manages the officers of every agency the node hosts
 
 
 class AgencyKind(StrEnum):

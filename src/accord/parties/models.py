@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from accord.db import Base, UTCDateTime
+from accord.db import Base, BigInt, UTCDateTime
 
 
 class Agency(Base):
@@ -33,12 +33,23 @@ class Officer(Base):
     agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
     roles: Mapped[list[str]] = mapped_column(JSON)
     clearance: Mapped[str] = mapped_column(String(2))
+    # Both empty until the officer enrols (an empty hash never verifies).
     password_hash: Mapped[str] = mapped_column(String(200))
     totp_secret: Mapped[bytes] = mapped_column(LargeBinary)  # AES-GCM sealed
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Enrolment: SHA-256 of the one-time code handed out at creation, until it is used.
+    enrolment_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    enrolment_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The TOTP time step of the last accepted code: a code is good once (RFC 6238 §5.2).
+    last_totp_step: Mapped[int | None] = mapped_column(BigInt, nullable=True)
+
+    @property
+    def enrolled(self) -> bool:
+        return self.enrolled_at is not None
 
 
 class KeyRecord(Base):

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from accord.parties.domain import Handling, Role
+
 
 class AgencyPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -20,13 +22,14 @@ class AgencyPublic(BaseModel):
 
 
 class OfficerCreate(BaseModel):
+    """A new officer of the admin's agency; it sets its own password at enrolment."""
+
     model_config = ConfigDict(extra="forbid")
     username: str = Field(min_length=1, max_length=80)
     display_name: str = Field(min_length=1, max_length=200)
     agency_id: str
-    roles: list[str] = Field(min_length=1)
-    clearance: str = Field(pattern=r"^H[0-3]$")
-    password: str = Field(min_length=12, max_length=1024)
+    roles: list[Role] = Field(min_length=1)
+    clearance: Handling = Field(description="at most the clearance of the admin creating it")
 
 
 class OfficerPublic(BaseModel):
@@ -37,12 +40,20 @@ class OfficerPublic(BaseModel):
     roles: list[str]
     clearance: str
     active: bool
-    locked_until: datetime | None
+    enrolled_at: datetime | None = Field(description="when the officer enrolled; null until then")
+    enrolment_expires_at: datetime | None = Field(
+        description="until when the pending enrolment code is valid; null if none is pending")
+    failed_attempts: int
+    locked_until: datetime | None = Field(description="locked after failed logins until then")
     created_at: datetime
 
 
-class OfficerCreated(OfficerPublic):
-    totp_secret: str = Field(description="shown once: enrol it in an authenticator app")
+class OfficerEnrolment(OfficerPublic):
+    """An officer with a pending enrolment. The code is for the officer: it is used once,
+    with a password of the officer's choosing, at ``POST /auth/enrolment``, which returns
+    the TOTP secret. Nobody else ever sees that secret."""
+
+    enrolment_code: str = Field(description="shown once; only its hash is stored")
 
 
 class PeerCreate(BaseModel):

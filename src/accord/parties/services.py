@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from accord.audit.tags import Action
 from accord.auth import secrets as sec
+from accord.auth.domain import By, Operator, Principal
+from accord.auth.services import Enrolment, complete_enrolment
 from accord.bootstrap import Node
 from accord.crypto.canonical import canonical_json
 from accord.crypto.keys import Alg, b64url, b64url_decode, fingerprint, load_public, make_kid
@@ -24,6 +26,7 @@ from accord.errors import (
     FingerprintMismatch,
     NotFound,
     PeerError,
+    PermissionDenied,
     ValidationFailed,
 )
 from accord.parties.domain import (
@@ -34,7 +37,9 @@ from accord.parties.domain import (
     parse_roles,
 )
 from accord.parties.keys import KeyStore
-from accord.parties.models import Agency, KeyRecord, Officer, Peer
+from accord.parties.models import Agency, AuthSession, KeyRecord, Officer, Peer
+
+T = TypeVar("T")
 
 
 # -- agencies -------------------------------------------------------------------
@@ -75,7 +80,14 @@ def list_agencies(s: Session, *, hosted_only: bool = False) -> list[Agency]:
     return list(s.scalars(stmt))
 
 
-def rotate_keys(node: Node, s: Session, *, owner: str, actor: str) -> list[str]:
+def rotate_keys(node: Node, s: Session, *, owner: str, actor: str, by: Principal | None = None
+                ) -> list[str]:
+    """Rotate the keys of the node or of a hosted agency. An officer acting (``by``) rotates
+    its own agency's keys only; the node's and other agencies' take a node-admin."""
+    credential = ""
+    if by is not None:
+        by.require_agency(owner)
+        actor, credential = by.actor, by.audit_credential
     kinds = ["ed25519"] if owner == node.settings.node_id else ["ed25519", "x25519"]
     if owner != node.settings.node_id:
         agency = s.get(Agency, owner)
@@ -85,73 +97,169 @@ def rotate_keys(node: Node, s: Session, *, owner: str, actor: str) -> list[str]:
     for alg in kinds:
         info = node.keys.rotate(s, owner=owner, alg=alg, now=node.now())  # type: ignore[arg-type]
         node.record(s, actor=actor, action=Action.KEY_ROTATED, object=f"key:{info.kid}",
-                    detail={"owner": owner, "alg": alg})
+                    detail={"owner": owner, "alg": alg}, credential=credential)
         kids.append(info.kid)
     return kids
 
 
 # -- officers -------------------------------------------------------------------
+# An officer is created without a password or second factor: the response carries a
+# one-time enrolment code (only its hash is stored), handed to the officer, who
+# chooses a password and receives the TOTP secret (auth.services.enrol). So whoever
+# creates an officer never learns its second factor.
 @dataclass(frozen=True)
 class NewOfficer:
     officer: Officer
-    totp_secret: str
+    enrolment_code: str  # shown once; hand it to the officer
+    enrolment_expires_at: datetime
+
+
+def _check_username(username: str) -> None:
+    if not username or len(username) > 80 or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
+        raise ValidationFailed("user names are 1–80 letters, digits, '.', '-' or '_'",
+                               field="username")
+
+
+def _check_clearance(clearance: str) -> Handling:
+    try:
+        return Handling(clearance)
+    except ValueError as exc:
+        raise ValidationFailed(f"clearance must be one of H0–H3, not {clearance!r}",
+                               field="clearance") from exc
+
+
+def _new_enrolment(node: Node, officer: Officer) -> tuple[str, datetime]:
+    code = sec.new_enrolment_code()
+    officer.enrolment_hash = sec.enrolment_code_hash(code)
+    officer.enrolment_expires_at = node.now() + timedelta(hours=node.settings.enrolment_hours)
+    return code, officer.enrolment_expires_at
 
 
 def create_officer(
     node: Node, s: Session, *, username: str, display_name: str, agency_id: str,
-    roles: list[str], clearance: str, password: str, totp_secret: str | None = None,
-    actor: str = "system",
+    roles: list[str], clearance: str, by: By,
 ) -> NewOfficer:
-    if not username or len(username) > 80 or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
-        raise ValidationFailed("user names are 1–80 letters, digits, '.', '-' or '_'",
-                               field="username")
-    if len(password) < 12:
-        raise ValidationFailed("passwords have at least 12 characters", field="password")
-    try:
-        level = Handling(clearance)
-    except ValueError as exc:
-        raise ValidationFailed(f"clearance must be one of H0–H3, not {clearance!r}",
-                               field="clearance") from exc
+    """Create an officer, not yet enrolled; returns its one-time enrolment code.
+
+    An officer acting (``by`` a :class:`Principal`) creates officers in its own
+    agency only (a node-admin: in any agency of the node), with a clearance no
+    higher than its own, and the node-admin role only if it holds it.
+    """
+    _check_username(username)
+    level = _check_clearance(clearance)
+    granted = parse_roles(roles)
+    if isinstance(by, Principal):
+        by.require_agency(agency_id)
+        by.require_grant(granted, level)
     agency = s.get(Agency, agency_id)
     if agency is None or not agency.hosted:
         raise NotFound(f"no agency {agency_id} on this node")
     if s.scalars(select(Officer).where(Officer.username == username)).first() is not None:
         raise Conflict(f"officer {username} exists already")
-    secret = totp_secret or sec.new_totp_secret()
     officer = Officer(
         username=username, display_name=display_name, agency_id=agency_id,
-        roles=[r.value for r in parse_roles(roles)], clearance=level.value,
-        password_hash=sec.hash_password(password),
-        totp_secret=node.totp_box.seal(secret.encode()), failed_attempts=0,
+        roles=[r.value for r in granted], clearance=level.value,
+        password_hash="", totp_secret=b"", failed_attempts=0,
         active=True, created_at=node.now(),
     )
+    code, expires = _new_enrolment(node, officer)
     s.add(officer)
     s.flush()
-    node.record(s, actor=actor, action=Action.OFFICER_CREATED, object=f"officer:{username}",
-                detail={"agency": agency_id, "roles": officer.roles, "clearance": level.value})
-    return NewOfficer(officer, secret)
+    node.record(s, actor=by.actor, action=Action.OFFICER_CREATED, object=f"officer:{username}",
+                detail={"agency": agency_id, "roles": officer.roles, "clearance": level.value,
+                        "enrolment_expires_at": expires.isoformat()},
+                credential=by.audit_credential)
+    return NewOfficer(officer, code, expires)
+
+
+def provision_officer(
+    node: Node, s: Session, *, username: str, display_name: str, agency_id: str,
+    roles: list[str], clearance: str, password: str, by: Operator,
+) -> Enrolment:
+    """The node operator only (demo, tests): create and enrol an officer at once, so the
+    operator learns its password and TOTP secret. Officers never get this path."""
+    new = create_officer(node, s, username=username, display_name=display_name,
+                         agency_id=agency_id, roles=roles, clearance=clearance, by=by)
+    return complete_enrolment(node, s, new.officer, password=password, actor=by.actor)
 
 
 def get_officer(s: Session, username: str) -> Officer:
+    """The officer named ``username``, unchecked (command line, internal use)."""
     officer = s.scalars(select(Officer).where(Officer.username == username)).first()
     if officer is None:
         raise NotFound(f"no officer {username!r}")
     return officer
 
 
-def list_officers(s: Session, agency_id: str | None = None) -> list[Officer]:
+def read_officer(s: Session, username: str, *, by: By) -> Officer:
+    """The officer named ``username``, if ``by`` may manage its agency."""
+    officer = get_officer(s, username)
+    if isinstance(by, Principal):
+        by.require_agency(officer.agency_id)
+    return officer
+
+
+def list_officers(s: Session, agency_id: str | None = None, *, by: By) -> list[Officer]:
+    """The officers of ``agency_id`` (default: all); an officer sees its own agency's only,
+    a node-admin every agency's."""
+    if isinstance(by, Principal) and not by.node_wide:
+        if agency_id is not None:
+            by.require_agency(agency_id)
+        agency_id = by.agency_id
     stmt = select(Officer).order_by(Officer.username)
     if agency_id:
         stmt = stmt.where(Officer.agency_id == agency_id)
     return list(s.scalars(stmt))
 
 
-def unlock_officer(node: Node, s: Session, *, username: str, actor: str) -> Officer:
-    officer = get_officer(s, username)
+def unlock_officer(node: Node, s: Session, *, username: str, by: By) -> Officer:
+    officer = read_officer(s, username, by=by)
     officer.locked_until = None
     officer.failed_attempts = 0
-    node.record(s, actor=actor, action=Action.OFFICER_UNLOCKED, object=f"officer:{username}")
+    node.record(s, actor=by.actor, action=Action.OFFICER_UNLOCKED, object=f"officer:{username}",
+                credential=by.audit_credential)
     return officer
+
+
+def reset_enrolment(node: Node, s: Session, *, username: str, by: By) -> NewOfficer:
+    """A lost authenticator or password: the officer's password, second factor and sessions
+    end, and a new enrolment code is issued. Like creating the officer, an officer acting
+    may do this only for an officer it could have created (its agency, clearance ≤ its own)."""
+    officer = read_officer(s, username, by=by)
+    if isinstance(by, Principal):
+        by.require_grant(parse_roles(officer.roles), Handling(officer.clearance))
+    now = node.now()
+    officer.password_hash, officer.totp_secret = "", b""
+    officer.enrolled_at, officer.last_totp_step = None, None
+    officer.failed_attempts, officer.locked_until = 0, None
+    code, expires = _new_enrolment(node, officer)
+    s.execute(update(AuthSession).where(AuthSession.officer_id == officer.id,
+                                        AuthSession.ended_at.is_(None)).values(ended_at=now))
+    node.record(s, actor=by.actor, action=Action.OFFICER_ENROLMENT_RESET,
+                object=f"officer:{username}", detail={"enrolment_expires_at": expires.isoformat()},
+                credential=by.audit_credential)
+    return NewOfficer(officer, code, expires)
+
+
+def audited(node: Node, *, by: By, obj: str, attempt: str, fn: Callable[[Session], T]) -> T:
+    """Run ``fn`` in one transaction; a refusal (403) is audited after the rollback.
+
+    Services write their audit entries in the caller's transaction, so a refusal
+    would take its entry down with it; this writes one ``parties:officer:denied``
+    (or ``auth:token:denied``) entry in a transaction of its own, naming the
+    attempt and the reason.
+    """
+    try:
+        with node.uow() as s:
+            return fn(s)
+    except PermissionDenied as exc:
+        action = Action.TOKEN_DENIED if attempt.startswith("auth:token") else Action.OFFICER_DENIED
+        reasons = {k: v for k, v in exc.extra.items() if isinstance(v, str) and len(v) <= 100}
+        with node.uow() as s:
+            node.record(s, actor=by.actor, action=action, object=obj, outcome="denied",
+                        detail={"attempt": attempt, "error": exc.slug, **reasons},
+                        credential=by.audit_credential)
+        raise
 
 
 # -- the node descriptor -------------------------------------------------------
@@ -214,14 +322,14 @@ DESCRIPTOR_PATH = "/federation/v1/node"
 
 
 def add_peer(node: Node, s: Session, *, url: str, expected_fingerprint: str, fetch: Fetch,
-             actor: str) -> Peer:
+             actor: str, credential: str = "") -> Peer:
     """Pin a peer: only when its node key has the fingerprint we were given out of band."""
     descriptor = fetch(url.rstrip("/") + DESCRIPTOR_PATH)
     try:
         verify_descriptor(descriptor, expected_fingerprint)
     except (FingerprintMismatch, PeerError) as exc:
         node.record(s, actor=actor, action=Action.PEER_REFUSED, object=f"peer:{url}",
-                    outcome="denied", detail={"reason": exc.detail})
+                    outcome="denied", detail={"reason": exc.detail}, credential=credential)
         raise
     peer_id = str(descriptor["node_id"])
     if peer_id == node.settings.node_id:
@@ -241,7 +349,7 @@ def add_peer(node: Node, s: Session, *, url: str, expected_fingerprint: str, fet
         peer.fingerprint = fingerprint(b64url_decode(descriptor["node_key"]["public_key"]))
     s.flush()
     node.record(s, actor=actor, action=Action.PEER_PINNED, object=f"peer:{peer_id}",
-                detail={"url": url, "fingerprint": peer.fingerprint})
+                detail={"url": url, "fingerprint": peer.fingerprint}, credential=credential)
     return peer
 
 
@@ -254,7 +362,8 @@ class PeerRefresh:
     changed: list[str]
 
 
-def refresh_peer(node: Node, s: Session, *, node_id: str, fetch: Fetch, actor: str) -> PeerRefresh:
+def refresh_peer(node: Node, s: Session, *, node_id: str, fetch: Fetch, actor: str,
+                 credential: str = "") -> PeerRefresh:
     """Learn a pinned peer's current keys from its signed descriptor.
 
     The descriptor is fetched from the peer's stored base URL and must be signed
@@ -290,7 +399,8 @@ def refresh_peer(node: Node, s: Session, *, node_id: str, fetch: Fetch, actor: s
     except (PeerError, Conflict, CryptoError, ValidationFailed) as exc:
         node.record(s, actor=actor, action=Action.PEER_REFUSED, object=f"peer:{node_id}",
                     outcome="denied", detail={"reason": exc.detail[:500], "refresh": True,
-                                              "url": url, "pinned_fingerprint": peer.fingerprint})
+                                              "url": url, "pinned_fingerprint": peer.fingerprint},
+                    credential=credential)
         raise
     now = node.now()
     added, changed = _store_peer_keys(s, descriptor, now)
@@ -298,11 +408,12 @@ def refresh_peer(node: Node, s: Session, *, node_id: str, fetch: Fetch, actor: s
     s.flush()
     node.record(s, actor=actor, action=Action.PEER_REFRESHED, object=f"peer:{node_id}",
                 detail={"url": url, "fingerprint": peer.fingerprint, "added": added,
-                        "changed": changed})
+                        "changed": changed}, credential=credential)
     return PeerRefresh(peer, added, changed)
 
 
-def refresh_peer_now(node: Node, *, node_id: str, fetch: Fetch, actor: str) -> PeerRefresh:
+def refresh_peer_now(node: Node, *, node_id: str, fetch: Fetch, actor: str,
+                     credential: str = "") -> PeerRefresh:
     """:func:`refresh_peer` with the network outside any transaction.
 
     Reads the peer's address (read-only), fetches its descriptor with no
@@ -321,7 +432,7 @@ def refresh_peer_now(node: Node, *, node_id: str, fetch: Fetch, actor: str) -> P
     with node.uow() as s:
         try:
             result = refresh_peer(node, s, node_id=node_id, fetch=lambda _url: descriptor,
-                                  actor=actor)
+                                  actor=actor, credential=credential)
         except AccordError as exc:  # audited in this transaction, which still commits
             refused = exc
     if refused is not None:

@@ -65,6 +65,7 @@ class PolicyService:
     def decide_and_record(
         self, node: Node, session: Session, *, actor: Actor, action: str, resource: Resource,
         purpose: str, by: str, side: str = "local", at: datetime | None = None,
+        credential: str = "",
     ) -> Decision:
         """Decide and append the decision to the audit trail (``side``: sender, receiver, local)."""
         decision = self.decide(actor, action, resource, purpose, at)
@@ -75,5 +76,6 @@ class PolicyService:
             basis=(f"{basis.agreement_id}@{basis.version}#{basis.clause_id}" if basis else ""),
             outcome="allow" if decision.allowed else "deny",
             detail={"side": side, "decision": decision.to_dict(), "resource": resource.to_dict()},
+            credential=credential,
         )
         return decision

@@ -142,6 +142,7 @@ class Reader:
     actor: str
     agency_id: str | None
     clearance: Handling
+    credential: str = ""  # the session or API token acting (Principal.audit_credential)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "clearance", Handling(self.clearance))

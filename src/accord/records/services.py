@@ -127,7 +127,7 @@ def _deny(node: Node, s: Session, reader: Reader, row: Record, error: AccordErro
                 purpose=purpose, basis=row.legal_basis, outcome="denied",
                 detail={**_summary(row), "attempted": attempted,
                         "reason": error.extra.get("reason", error.slug),
-                        "clearance": reader.clearance.value})
+                        "clearance": reader.clearance.value}, credential=reader.credential)
     return error
 
 
@@ -163,7 +163,7 @@ def check_read(node: Node, s: Session, row: Record, reader: Reader, *, purpose: 
                 action=FlowAction.RECORD_ACCESS_AFTER_HIT,
                 resource=Resource(categories_of(row.schema, row.properties), crime_area,
                                   handling),
-                purpose=purpose, by=reader.actor, side="sender",
+                purpose=purpose, by=reader.actor, side="sender", credential=reader.credential,
             )
             if not decision.allowed:
                 denied = PolicyDenied(decision.reason, reason=decision.code.value,
@@ -204,7 +204,7 @@ T = TypeVar("T")
 
 
 def _attempt(node: Node, *, actor: str, action: Action, obj: str, purpose: str,
-             body: Callable[[Session], T]) -> T:
+             body: Callable[[Session], T], credential: str = "") -> T:
     """Run ``body`` in one unit of work; every failure leaves an audit entry.
 
     A refusal (``PermissionDenied``) has recorded its own entry and wrote
@@ -224,7 +224,7 @@ def _attempt(node: Node, *, actor: str, action: Action, obj: str, purpose: str,
                 raise
             s.rollback()
             node.record_failure(s, actor=actor, action=action, object=obj, purpose=purpose,
-                                error=exc)
+                                error=exc, credential=credential)
             error = exc
     raise error
 
@@ -274,7 +274,8 @@ def create_record(node: Node, entity: Mapping[str, Any], meta: Mapping[str, Any]
         row.audit_idx = node.record(
             s, actor=reader.actor, action=Action.RECORD_CREATED, object=_obj(data.id),
             purpose=m.purpose.value, basis=m.legal_basis,
-            detail={**_summary(row), "categories": sorted(data.categories)})
+            detail={**_summary(row), "categories": sorted(data.categories)},
+            credential=reader.credential)
         s.add(row)
         s.flush()
         return row
@@ -282,7 +283,7 @@ def create_record(node: Node, entity: Mapping[str, Any], meta: Mapping[str, Any]
     entity_id = entity.get("id") if isinstance(entity, Mapping) else None
     return _attempt(node, actor=reader.actor, action=Action.RECORD_CREATED,
                     obj=_obj(str(entity_id)) if entity_id else "record:(new)",
-                    purpose=str(meta.get("purpose") or ""), body=body)
+                    purpose=str(meta.get("purpose") or ""), body=body, credential=reader.credential)
 
 
 def get_record(node: Node, record_id: str, *, reader: Reader, purpose: str | None = None,
@@ -297,11 +298,11 @@ def get_record(node: Node, record_id: str, *, reader: Reader, purpose: str | Non
         if refusal is not None:
             raise refusal
         node.record(s, actor=reader.actor, action=Action.RECORD_READ, object=_obj(row.id),
-                    purpose=why, basis=basis, detail=detail)
+                    purpose=why, basis=basis, detail=detail, credential=reader.credential)
         return row
 
     return _attempt(node, actor=reader.actor, action=Action.RECORD_READ, obj=_obj(record_id),
-                    purpose=purpose or "", body=body)
+                    purpose=purpose or "", body=body, credential=reader.credential)
 
 
 _META_FIELDS = ("handling", "source_reliability", "info_credibility", "legal_basis", "purpose",
@@ -361,12 +362,12 @@ def update_record(node: Node, record_id: str, *, reader: Reader,
         row.audit_idx = node.record(
             s, actor=reader.actor, action=Action.RECORD_UPDATED, object=_obj(row.id),
             purpose=m.purpose.value, basis=m.legal_basis,
-            detail={**_summary(row), "changed": changed})
+            detail={**_summary(row), "changed": changed}, credential=reader.credential)
         s.flush()
         return row
 
     return _attempt(node, actor=reader.actor, action=Action.RECORD_UPDATED, obj=_obj(record_id),
-                    purpose="", body=body)
+                    purpose="", body=body, credential=reader.credential)
 
 
 def delete_record(node: Node, record_id: str, *, reader: Reader, reason: str = "") -> None:
@@ -379,11 +380,11 @@ def delete_record(node: Node, record_id: str, *, reader: Reader, reason: str = "
             raise refusal
         node.record(s, actor=reader.actor, action=Action.RECORD_DELETED, object=_obj(row.id),
                     purpose=row.purpose, basis=row.legal_basis,
-                    detail={**_summary(row), "reason": reason[:500]})
+                    detail={**_summary(row), "reason": reason[:500]}, credential=reader.credential)
         s.delete(row)
 
     _attempt(node, actor=reader.actor, action=Action.RECORD_DELETED, obj=_obj(record_id),
-             purpose="", body=body)
+             purpose="", body=body, credential=reader.credential)
 
 
 # --------------------------------------------------------------------------- listing
@@ -470,13 +471,14 @@ def list_records(node: Node, *, reader: Reader, filters: RecordFilter | None = N
                            purpose=purpose or r.purpose, basis=r.legal_basis, outcome="ok",
                            detail={**_summary(r), "via": "list",
                                    **({"shared": True} if reader.agency_id not in (None, r.owner)
-                                      else {})})
+                                      else {})}, credential=reader.credential)
                    for r in rows]
         entries.append(EntryIn(actor=reader.actor, action=Action.RECORD_LISTED, object="records",
                                purpose=purpose or "", basis="", outcome="ok",
                                detail={"filters": f.to_dict(), "returned": len(rows),
                                        "total": total, "withheld": all_count - total,
-                                       "limit": limit, "offset": offset}))
+                                       "limit": limit, "offset": offset},
+                               credential=reader.credential))
         node.audit.append_many(s, entries, at=now)
         return RecordPage(items=rows, total=total, withheld=all_count - total, limit=limit,
                           offset=offset)
@@ -701,7 +703,7 @@ def export_records(node: Node, out: TextIO, *, reader: Reader,
                               last_id=last)
         node.record(s, actor=reader.actor, action=Action.RECORD_EXPORTED, object="records",
                     detail={**report.to_dict(), "filters": f.to_dict(),
-                            "ids_sha256": digest.hexdigest()})
+                            "ids_sha256": digest.hexdigest()}, credential=reader.credential)
     return report
 
 

@@ -51,9 +51,17 @@ def test_officers_and_tokens(data_dir: Path) -> None:
     code, out = cli(data_dir, "officers", "add", "garcia", "--agency", "ES-PN", "--role", "officer",
                     "--role", "analyst", "--clearance", "H2", "--json")
     assert code == 0, out
-    assert len(json.loads(out)["totp_secret"]) >= 16
+    added = json.loads(out)
+    assert "totp_secret" not in added and added["enrolment_code"]  # the secret is the officer's
     code, out = cli(data_dir, "officers", "list", "--json")
-    assert [o["username"] for o in json.loads(out)] == ["garcia"]
+    assert [(o["username"], o["enrolled"]) for o in json.loads(out)] == [("garcia", False)]
+    code, out = cli(data_dir, "officers", "enrol", "garcia", "--code", added["enrolment_code"],
+                    "--json")  # the password comes from ACCORD_NEW_PASSWORD
+    assert code == 0, out
+    assert len(json.loads(out)["totp_secret"]) >= 16
+    assert json.loads(out)["provisioning_uri"].startswith("otpauth://totp/")
+    code, out = cli(data_dir, "officers", "enrol", "garcia", "--code", added["enrolment_code"])
+    assert code == 2 and "Enrolment failed" in out  # good once
     code, out = cli(data_dir, "officers", "token", "garcia", "--role", "analyst", "--days", "7", "--json")
     assert code == 0 and json.loads(out)["token"].startswith("act_")
     code, out = cli(data_dir, "officers", "token", "garcia", "--role", "admin", "--json")

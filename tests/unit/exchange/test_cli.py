@@ -7,6 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from accord.auth.domain import Operator
 from accord.bootstrap import build_node
 from accord.cli.main import app
 from accord.lifecycle import AgencySpec, init_node
@@ -22,9 +23,9 @@ def test_batch_send_deliver_list_and_acknowledge(tmp_path: Path) -> None:
     try:
         with node.uow() as s:
             for user, agency in (("garcia", "ES-PN"), ("vega", "ES-SVA")):
-                parties.create_officer(node, s, username=user, display_name=user,
-                                       agency_id=agency, roles=["officer"], clearance="H2",
-                                       password="a long enough password")
+                parties.provision_officer(node, s, username=user, display_name=user,
+                                          agency_id=agency, roles=["officer"], clearance="H2",
+                                          password="a long enough password", by=Operator())
     finally:
         node.dispose()
     batch = tmp_path / "batch.jsonl"
@@ -67,9 +68,9 @@ def test_retry_a_dead_letter_and_refresh_peers(tmp_path: Path) -> None:
     node = build_node(settings)
     try:
         with node.uow() as s:
-            parties.create_officer(node, s, username="garcia", display_name="garcia",
-                                   agency_id="ES-PN", roles=["officer"], clearance="H2",
-                                   password="a long enough password")
+            parties.provision_officer(node, s, username="garcia", display_name="garcia",
+                                      agency_id="ES-PN", roles=["officer"], clearance="H2",
+                                      password="a long enough password", by=Operator())
     finally:
         node.dispose()
     runner = CliRunner()

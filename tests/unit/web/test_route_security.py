@@ -20,10 +20,10 @@ from accord.parties.domain import Role
 from accord.web.app import create_app
 from tests.factories.officers import make_officer
 
-# Permissions every role holds: one's own profile, and explaining a policy decision
-# (agreements are not personal data, and every role must be able to see why a flow
-# is allowed or refused).
-UNIVERSAL = {Permission.SELF_READ, Permission.POLICY_EXPLAIN}
+# Permissions every role holds: one's own profile and API tokens, and explaining a policy
+# decision (agreements are not personal data, and every role must be able to see why a
+# flow is allowed or refused).
+UNIVERSAL = {Permission.SELF_READ, Permission.TOKENS_OWN, Permission.POLICY_EXPLAIN}
 
 
 def _permission_of(route: APIRoute) -> Permission | None:

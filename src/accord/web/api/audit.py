@@ -31,7 +31,8 @@ def entries(
                             until=until, limit=limit, offset=offset)
     result = [AuditEntryPublic.model_validate(r) for r in rows]
     node.record(s, actor=principal.actor, action=Action.AUDIT_READ, object="audit:entries",
-                detail={"actor": actor, "object": object, "count": len(result)})
+                detail={"actor": actor, "object": object, "count": len(result)},
+                credential=principal.audit_credential)
     return result
 
 

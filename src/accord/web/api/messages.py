@@ -56,7 +56,8 @@ def send(body: MessageCreate, node: NodeDep, principal: MessagesSend) -> SendRes
     clause and reason; the others are queued for delivery."""
     result = services.audited(
         node, actor=principal.actor, obj="message:new",
-        fn=lambda s: _sent(services.send_message(node, s, principal, body)))
+        fn=lambda s: _sent(services.send_message(node, s, principal, body)),
+        credential=principal.audit_credential)
     wake_worker(node)
     return result
 
@@ -75,7 +76,7 @@ def list_messages(
         node, actor=principal.actor, obj=f"messages:{principal.agency_id}",
         fn=lambda s: [MessageSummary.model_validate(m) for m in services.list_messages(
             node, s, principal, box=box, case_ref=case, thread_id=thread, limit=limit,
-            offset=offset)])
+            offset=offset)], credential=principal.audit_credential)
 
 
 @router.get("/stream", response_class=StreamingResponse, responses={200: {
@@ -104,7 +105,8 @@ async def stream(
     def _audit() -> None:
         with node.uow() as s:
             node.record(s, actor=principal.actor, action=Action.MESSAGE_LISTED,
-                        object=f"messages:{principal.agency_id}", detail={"stream": "opened"})
+                        object=f"messages:{principal.agency_id}", detail={"stream": "opened"},
+                        credential=principal.audit_credential)
 
     try:
         await run_in_threadpool(_audit)
@@ -141,7 +143,8 @@ def read(message_id: str, node: NodeDep, principal: MessagesRead) -> MessagePubl
     """Open a message (the first read of a received message is reported to its sender)."""
     result = services.audited(
         node, actor=principal.actor, obj=f"message:{message_id}",
-        fn=lambda s: _public(s, services.read_message(node, s, principal, message_id)))
+        fn=lambda s: _public(s, services.read_message(node, s, principal, message_id)),
+        credential=principal.audit_credential)
     wake_worker(node)
     return result
 
@@ -151,7 +154,8 @@ def reply(message_id: str, body: ReplyCreate, node: NodeDep, principal: Messages
     """Reply in the message's thread (to its sender; ``reply_all`` for every recipient)."""
     result = services.audited(
         node, actor=principal.actor, obj=f"message:{message_id}",
-        fn=lambda s: _sent(services.reply(node, s, principal, message_id, body)))
+        fn=lambda s: _sent(services.reply(node, s, principal, message_id, body)),
+        credential=principal.audit_credential)
     wake_worker(node)
     return result
 
@@ -161,7 +165,8 @@ def acknowledge(message_id: str, node: NodeDep, principal: MessagesSend) -> Mess
     """Acknowledge a received message; the acknowledgement travels back to the sender."""
     result = services.audited(
         node, actor=principal.actor, obj=f"message:{message_id}",
-        fn=lambda s: _public(s, services.acknowledge(node, s, principal, message_id)))
+        fn=lambda s: _public(s, services.acknowledge(node, s, principal, message_id)),
+        credential=principal.audit_credential)
     wake_worker(node)
     return result
 
@@ -173,6 +178,7 @@ def retry(message_id: str, agency: str, node: NodeDep, principal: MessagesSend) 
     409 ``not-dead-letter`` for a recipient in any other state."""
     result = services.audited(
         node, actor=principal.actor, obj=f"message:{message_id}",
-        fn=lambda s: _public(s, services.requeue_recipient(node, s, principal, message_id, agency)))
+        fn=lambda s: _public(s, services.requeue_recipient(node, s, principal, message_id, agency)),
+        credential=principal.audit_credential)
     wake_worker(node)
     return result

@@ -72,7 +72,7 @@ def explain(
     when = _at(at, node.now())
     decision = node.policy.decide_and_record(
         node, s, actor=actor, action=act, resource=resource, purpose=why, by=principal.actor,
-        side="local", at=when)
+        side="local", at=when, credential=principal.audit_credential)
     return Explanation(
         decision=decision.to_dict(),
         request={"actor": actor.to_dict(), "action": act.value, "resource": resource.to_dict(),

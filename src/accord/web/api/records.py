@@ -32,7 +32,8 @@ PurposeQuery = Annotated[Purpose | None, Query(
 
 def reader_of(principal: Principal) -> Reader:
     return Reader(actor=principal.actor, agency_id=principal.agency_id,
-                  clearance=Handling(principal.clearance.value))
+                  clearance=Handling(principal.clearance.value),
+                  credential=principal.audit_credential)
 
 
 def _purpose(value: Purpose | None) -> str | None:
