@@ -99,6 +99,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None, engine: Engine
         origin=f"{settings.node_id}.accord/audit",
         signer=signer,
         verifier=KeyStore.verification_key,
+        checkpoint_entries=settings.audit_checkpoint_entries,
     )
     return Node(
         settings=settings,

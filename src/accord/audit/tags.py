@@ -39,6 +39,7 @@ class Action(StrEnum):
 
     AUDIT_READ = "audit:entries:read"
     AUDIT_VERIFIED = "audit:log:verified"
+    WITNESS_ALARM = "audit:witness:alarm"
 
     POLICY_DECISION = "policy:decision:made"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -14,9 +15,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 import accord
+from accord.audit.witness import HttpWitnessClient, witness_once
 from accord.bootstrap import Node
 from accord.clock import OffsetClock
-from accord.errors import NotFound
+from accord.errors import AccordError, NotFound
 from accord.exchange.transport import HttpTransport
 from accord.exchange.worker import WORKER_KEY, DeliveryWorker
 from accord.web import federation, openapi, problems
@@ -47,29 +49,77 @@ def _testing_router() -> APIRouter:
 
 
 async def _checkpointer(node: Node) -> None:
-    """Sign an audit checkpoint whenever the log has grown, every few seconds."""
-    last = -1
+    """Sign an audit checkpoint every ``audit_checkpoint_seconds`` when the log has grown.
+
+    The log head is read from the database, so entries appended by any process count.
+    Together with the checkpoint a transaction signs when its entries cross a multiple of
+    ``audit_checkpoint_entries`` (accord.audit.services), this bounds the unsigned tail. A
+    failure (e.g. a log changed under this process) is logged and tried again next round.
+    """
     while True:
         await asyncio.sleep(node.settings.audit_checkpoint_seconds)
         try:
-            await asyncio.to_thread(_checkpoint_if_grown, node, last)
-            with node.uow() as s:
-                last = node.audit.size(s)
+            await asyncio.to_thread(_checkpoint_if_grown, node)
+        except AccordError as exc:
+            log.error("audit checkpoint failed: %s: %s", exc.slug, exc.detail)
         except Exception as exc:
             log.error("audit checkpoint failed: %s", type(exc).__name__)
 
 
-def _checkpoint_if_grown(node: Node, last: int) -> None:
+def _checkpoint_if_grown(node: Node) -> bool:
+    """Sign a checkpoint if the log head is not the newest checkpoint's size; True if signed.
+
+    A read-only look first, so an idle node never takes the write lock for nothing.
+    """
+    with node.read() as s:
+        latest = node.audit.latest_checkpoint(s)
+        if latest is not None and node.audit.size(s) == latest.size:
+            return False
     with node.uow() as s:
         latest = node.audit.latest_checkpoint(s)
-        if node.audit.size(s) != (latest.size if latest else -1):
-            node.audit.checkpoint(s, at=node.now())
+        if latest is not None and node.audit.size(s) == latest.size:
+            return False
+        node.audit.checkpoint(s, at=node.now())
+    return True
+
+
+async def _witnessing(node: Node) -> None:
+    """Send the latest checkpoint to the pinned peers to be witnessed (accord.audit.witness).
+
+    The first round runs a second after start, then every ``audit_witness_seconds``. Each
+    round runs in a thread with no transaction open while waiting on a peer, and every call
+    is bounded by ``audit_witness_timeout_seconds``; on shutdown the task is cancelled and
+    the round stops after the call in flight.
+    """
+    stop = threading.Event()
+    delay = min(1.0, node.settings.audit_witness_seconds)
+    try:
+        while True:
+            await asyncio.sleep(delay)
+            delay = node.settings.audit_witness_seconds
+            try:
+                await asyncio.to_thread(_witness_round, node, stop)
+            except AccordError as exc:
+                log.error("audit witnessing failed: %s: %s", exc.slug, exc.detail)
+            except Exception as exc:
+                log.error("audit witnessing failed: %s", type(exc).__name__)
+    finally:
+        stop.set()
+
+
+def _witness_round(node: Node, stop: threading.Event) -> None:
+    client = HttpWitnessClient(timeout=node.settings.audit_witness_timeout_seconds)
+    try:
+        witness_once(node, client, stop=stop)
+    finally:
+        client.close()
 
 
 def create_app(node: Node, *, background: bool = True) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(_checkpointer(node))] if background else []
+        tasks = ([asyncio.create_task(_checkpointer(node)), asyncio.create_task(_witnessing(node))]
+                 if background else [])
         worker = None
         if background:
             st = node.settings
@@ -88,7 +138,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
                 node.extras.pop(WORKER_KEY, None)
             if background:
                 with contextlib.suppress(Exception):
-                    await asyncio.to_thread(_checkpoint_if_grown, node, -1)
+                    await asyncio.to_thread(_checkpoint_if_grown, node)
 
     app = FastAPI(
         title=f"Accord node {node.settings.node_id}",

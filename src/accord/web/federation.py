@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
+from accord.audit import witness
+from accord.audit.errors import WitnessStaleSize
+from accord.audit.schemas import HeldCheckpointPublic
 from accord.exchange import services as exchange
 from accord.parties import services as parties
 from accord.web.deps import NodeDep, ReadSessionDep
@@ -40,3 +44,34 @@ async def receive_envelope(request: Request, node: NodeDep) -> dict[str, Any]:
     received = await run_in_threadpool(exchange.receive_envelope, node, b"".join(chunks),
                                        remote=remote)
     return {"receipt": received.receipt, "duplicate": received.duplicate}
+
+
+# The add-checkpoint call speaks C2SP tlog-witness (plain text, a 409 answered with
+# text/x.tlog.size), not this API's JSON and problem documents, so it is described in
+# docs/audit.md rather than in the OpenAPI document.
+@router.post("/witness/add-checkpoint", include_in_schema=False)
+async def witness_add_checkpoint(request: Request, node: NodeDep) -> PlainTextResponse:
+    """Witness a pinned peer's audit checkpoint: check it against the one held, store it, cosign it."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():  # stop reading past the limit
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > witness.MAX_BODY:
+            break
+    try:
+        line = await run_in_threadpool(witness.add_checkpoint, node, b"".join(chunks),
+                                       dict(request.headers))
+    except WitnessStaleSize as exc:
+        return PlainTextResponse(f"{exc.size}\n", status_code=409, media_type=witness.SIZE_MEDIA_TYPE)
+    return PlainTextResponse(line)
+
+
+@router.get("/witness/{origin:path}", response_model=HeldCheckpointPublic,
+            responses=problem_responses(401, 403))
+def witness_held(origin: str, request: Request, node: NodeDep) -> HeldCheckpointPublic:
+    """The checkpoint of the log ``origin`` this node holds as its witness, with its cosignature.
+
+    Only for the log's own node: the request is signed with its node key (headers
+    ``Accord-Node``, ``Accord-Time``, ``Accord-Signature``; docs/audit.md)."""
+    return HeldCheckpointPublic(**witness.held_checkpoint(node, origin, request.headers))

@@ -90,7 +90,8 @@ def test_audit_verify_detects_tampering_and_exits_nonzero(data_dir: Path) -> Non
     code, out = cli(data_dir, "audit", "verify", "--json")
     assert code == 1
     report = json.loads(out)
-    assert {"kind": "changed", "index": 2, "detail": "entry 2 was changed"} in report["findings"]
+    assert {"kind": "changed", "index": 2, "severity": "error",
+            "detail": "entry 2 was changed"} in report["findings"]
     code, out = cli(data_dir, "audit", "verify")
     assert code == 1 and "tampered" in out
 

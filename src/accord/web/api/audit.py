@@ -6,8 +6,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
 
-from accord.audit.schemas import AuditEntryPublic, CheckpointPublic
+from accord.audit import witness
+from accord.audit.models import WitnessAlarm, WitnessState
+from accord.audit.schemas import AlarmPublic, AuditEntryPublic, CheckpointPublic, WitnessStatePublic
 from accord.audit.tags import Action
 from accord.auth.domain import Principal
 from accord.auth.permissions import Permission
@@ -55,3 +58,23 @@ def inclusion(index: TreeIndex, s: SessionDep, node: NodeDep, _: Dpo,
 def consistency(s: SessionDep, node: NodeDep, _: Dpo, old: TreeSize,
                 new: TreeSizeOrHead = None) -> dict[str, Any]:
     return node.audit.consistency_proof(s, old, new)
+
+
+@router.get("/alarms", response_model=list[AlarmPublic])
+def alarms(s: SessionDep, node: NodeDep, principal: Dpo,
+           limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Offset = 0) -> list[AlarmPublic]:
+    """Witness alarms, newest first: a peer's audit log presented a checkpoint that contradicts
+    one this node had witnessed (docs/audit.md). Each carries the two checkpoints signed by
+    that log and a statement signed by this node."""
+    rows = s.scalars(select(WitnessAlarm).order_by(WitnessAlarm.id.desc()).offset(offset).limit(limit))
+    result = [AlarmPublic.model_validate(witness.describe_alarm(r)) for r in rows]
+    node.record(s, actor=principal.actor, action=Action.AUDIT_READ, object="audit:alarms",
+                detail={"count": len(result)}, credential=principal.audit_credential)
+    return result
+
+
+@router.get("/witnesses", response_model=list[WitnessStatePublic])
+def witnesses(s: SessionDep, _: Dpo) -> list[WitnessStatePublic]:
+    """What each pinned peer holds of this node's audit log, as witness, and the last error."""
+    rows = s.scalars(select(WitnessState).order_by(WitnessState.peer_id))
+    return [WitnessStatePublic.model_validate(witness.describe_state(r)) for r in rows]
