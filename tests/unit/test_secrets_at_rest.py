@@ -68,12 +68,20 @@ def pkcs8_pbkdf2_iterations(pem: bytes) -> int:
     return int.from_bytes(iterations[1], "big")
 
 
-def sealed_header(pem: bytes) -> tuple[bytes, int, int, int]:
-    """(magic, passes, memory KiB, lanes) from an Accord sealed key file, read independently."""
+def _sealed_blob(pem: bytes) -> bytes:
     lines = pem.strip().splitlines()
     assert lines[0] == b"-----BEGIN ACCORD SEALED PRIVATE KEY-----", lines[0]
-    blob = base64.b64decode(b"".join(lines[1:-1]))
+    return base64.b64decode(b"".join(lines[1:-1]))
+
+
+def sealed_header(pem: bytes) -> tuple[bytes, int, int, int]:
+    """(magic, passes, memory KiB, lanes) from an Accord sealed key file, read independently."""
+    blob = _sealed_blob(pem)
     return (blob[:8], *struct.unpack(">III", blob[8:20]))
+
+
+def sealed_salt(pem: bytes) -> bytes:
+    return _sealed_blob(pem)[20:36]
 
 
 def legacy_pem(key: k.PrivateKey, passphrase: bytes) -> bytes:
@@ -139,6 +147,19 @@ def test_a_production_node_seals_its_keys_with_argon2id(tmp_path: Path) -> None:
     for f in files:
         assert sealed_header(f.read_bytes())[2] >= 64 * 1024
         assert stat.S_IMODE(f.stat().st_mode) == 0o600
+    # made together: one salt, so the node opens them with one Argon2id run
+    assert len({sealed_salt(f.read_bytes()) for f in files}) == 1
+
+
+def test_one_sealer_one_salt_and_each_sealer_its_own() -> None:
+    first, second = k.Sealer(b"pp", k.UNSAFE_TEST_COST), k.Sealer(b"pp", k.UNSAFE_TEST_COST)
+    a, b, c = (k.generate("ed25519") for _ in range(3))
+    sealed = [first.seal(a), first.seal(b), second.seal(c)]
+    assert sealed_salt(sealed[0]) == sealed_salt(sealed[1]) != sealed_salt(sealed[2])
+    assert sealed[0][60:] != first.seal(a)[60:]  # a fresh nonce every time
+    opener = k.Sealer(b"pp")
+    assert [opener.open(s).key.private_bytes_raw() for s in sealed] == [
+        x.private_bytes_raw() for x in (a, b, c)]
 
 
 # -- old key files -------------------------------------------------------------------------

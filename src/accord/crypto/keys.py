@@ -2,7 +2,7 @@
 
 Sealing. A private key file holds the key's PKCS#8 DER encrypted with AES-256-GCM
 (``cryptography``) under a 256-bit key derived from the node's key passphrase by
-Argon2id (``argon2-cffi``), with a random 16-byte salt and 12-byte nonce per file.
+Argon2id (``argon2-cffi``), with a random 16-byte salt and a 12-byte nonce.
 The cost is RFC 9106's low-memory profile (64 MiB, 3 passes, 4 lanes —
 ``argon2.profiles.RFC_9106_LOW_MEMORY``, the cost of our password hashes): memory-hard,
 so a stolen key folder is as slow to attack with GPUs as a password hash. The file
@@ -17,9 +17,10 @@ is text, PEM-armoured::
 
 The whole header is the AEAD's associated data, so the cost and salt cannot be
 changed unseen; the cost read from a file is bounded (at most 4 GiB, 64 passes,
-64 lanes) before anything is derived. Files are created with mode 0600, never
-overwritten; only :func:`reseal_private_key` replaces one, atomically, after the
-new file has been read back.
+64 lanes) before anything is derived. A :class:`Sealer` gives the files it writes one
+salt and derives each (salt, cost) once, so a node's keys made together open with one
+Argon2id run. Files are created with mode 0600, never overwritten; only
+:meth:`Sealer.reseal` replaces one, atomically, after the new file has been read back.
 
 Why not PKCS#8 with more PBKDF2 rounds: ``cryptography`` (50) writes encrypted
 PKCS#8 only through ``BestAvailableEncryption`` — PBES2, PBKDF2-SHA256 at 2,048
@@ -57,7 +58,8 @@ from accord.errors import ConfigurationError, CryptoError
 
 Alg = Literal["ed25519", "x25519"]
 PrivateKey = Ed25519PrivateKey | X25519PrivateKey
-__all__ = ["STANDARD_COST", "UNSAFE_TEST_COST", "Alg", "PrivateKey", "SealCost", "Unsealed",
+__all__ = ["STANDARD_COST", "UNSAFE_TEST_COST", "Alg", "PrivateKey", "SealCost", "Sealer",
+           "Unsealed",
            "b64url", "b64url_decode", "fingerprint", "generate", "load_private_key",
            "load_public", "make_kid", "public_raw", "read_private_key", "reseal_private_key",
            "save_private_key", "seal_private_key"]
@@ -119,16 +121,6 @@ def generate(alg: Alg) -> PrivateKey:
 
 
 # -- sealing ------------------------------------------------------------------
-def _derive(passphrase: bytes, salt: bytes, cost: SealCost) -> AESGCM:
-    try:
-        key = hash_secret_raw(passphrase, salt, time_cost=cost.time_cost,
-                              memory_cost=cost.memory_kib, parallelism=cost.parallelism,
-                              hash_len=32, type=Type.ID)
-    except HashingError as exc:
-        raise CryptoError(f"bad Argon2id parameters {cost}") from exc
-    return AESGCM(key)
-
-
 def _armour(blob: bytes) -> bytes:
     body = base64.encodebytes(blob)  # 76-character lines
     return b"-----BEGIN %s-----\n%s-----END %s-----\n" % (SEALED_LABEL, body, SEALED_LABEL)
@@ -142,54 +134,6 @@ def _unarmour(data: bytes) -> tuple[bytes, bytes]:
     first, _, rest = text.partition(b"\n")
     label = first[len(b"-----BEGIN "):].rstrip(b"-")
     return label, rest.rpartition(b"-----END ")[0]
-
-
-def seal_private_key(key: PrivateKey, passphrase: bytes, cost: SealCost = STANDARD_COST) -> bytes:
-    """The key sealed with the passphrase (the text of a key file)."""
-    if not passphrase:
-        raise ConfigurationError("an empty key passphrase is not allowed")
-    salt, nonce = os.urandom(_SALT), os.urandom(_NONCE)
-    header = MAGIC + _COST.pack(cost.time_cost, cost.memory_kib, cost.parallelism) + salt + nonce
-    plain = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption())
-    return _armour(header + _derive(passphrase, salt, cost).encrypt(nonce, plain, header))
-
-
-def _open_sealed(body: bytes, passphrase: bytes) -> Unsealed:
-    try:
-        blob = base64.b64decode(body, validate=False)
-    except binascii.Error as exc:
-        raise CryptoError("bad base64") from exc
-    if len(blob) < _HEADER + 16 or not blob.startswith(MAGIC):
-        raise CryptoError("not an Accord sealed key")
-    header = blob[:_HEADER]
-    cost = SealCost(*_COST.unpack_from(header, len(MAGIC)))
-    if not (1 <= cost.time_cost <= _MAX_TIME and 1 <= cost.parallelism <= _MAX_LANES
-            and 8 * cost.parallelism <= cost.memory_kib <= _MAX_MEMORY_KIB):
-        raise CryptoError(f"Argon2id cost out of bounds: {cost}")
-    salt = header[len(MAGIC) + _COST.size:len(MAGIC) + _COST.size + _SALT]
-    nonce = header[-_NONCE:]
-    try:
-        plain = _derive(passphrase, salt, cost).decrypt(nonce, blob[_HEADER:], header)
-    except InvalidTag as exc:
-        raise CryptoError("wrong passphrase or damaged file") from exc
-    key = serialization.load_der_private_key(plain, password=None)
-    if not isinstance(key, Ed25519PrivateKey | X25519PrivateKey):
-        raise CryptoError("not an Ed25519 or X25519 key")
-    return Unsealed(key, cost)
-
-
-def open_private_key(data: bytes, passphrase: bytes) -> Unsealed:
-    """Open a key file's text, in the current form or the legacy PKCS#8 one."""
-    label, body = _unarmour(data)
-    if label == SEALED_LABEL:
-        return _open_sealed(body, passphrase)
-    if label != LEGACY_LABEL:
-        raise CryptoError(f"unexpected PEM block {label.decode(errors='replace')!r}")
-    key = serialization.load_pem_private_key(data, password=passphrase)
-    if not isinstance(key, Ed25519PrivateKey | X25519PrivateKey):
-        raise CryptoError("not an Ed25519 or X25519 key")
-    return Unsealed(key, None)
 
 
 def _write_new(path: Path, data: bytes) -> None:
@@ -208,20 +152,129 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+class Sealer:
+    """Seals and opens key files with one passphrase, running Argon2id once per salt.
+
+    The files one sealer writes share its random salt (each has its own nonce), so the
+    keys a node creates together — at ``init``, at a rotation — open with a single
+    derivation; an attacker's cost per guessed passphrase is the same either way.
+    Derived keys are kept for the sealer's life, like the private keys they open.
+    """
+
+    def __init__(self, passphrase: bytes, cost: SealCost = STANDARD_COST) -> None:
+        if not passphrase:
+            raise ConfigurationError("an empty key passphrase is not allowed")
+        self._passphrase = passphrase
+        self.cost = cost
+        self._salt = os.urandom(_SALT)
+        self._derived: dict[tuple[bytes, SealCost], AESGCM] = {}
+
+    def _aead(self, salt: bytes, cost: SealCost) -> AESGCM:
+        aead = self._derived.get((salt, cost))
+        if aead is None:
+            try:
+                key = hash_secret_raw(self._passphrase, salt, time_cost=cost.time_cost,
+                                      memory_cost=cost.memory_kib,
+                                      parallelism=cost.parallelism, hash_len=32, type=Type.ID)
+            except HashingError as exc:
+                raise CryptoError(f"bad Argon2id parameters {cost}") from exc
+            aead = self._derived[(salt, cost)] = AESGCM(key)
+        return aead
+
+    def seal(self, key: PrivateKey) -> bytes:
+        """The key sealed (the text of a key file)."""
+        cost, nonce = self.cost, os.urandom(_NONCE)
+        header = (MAGIC + _COST.pack(cost.time_cost, cost.memory_kib, cost.parallelism)
+                  + self._salt + nonce)
+        plain = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption())
+        return _armour(header + self._aead(self._salt, cost).encrypt(nonce, plain, header))
+
+    def open(self, data: bytes) -> Unsealed:
+        """Open a key file's text, in the current form or the legacy PKCS#8 one."""
+        label, body = _unarmour(data)
+        if label == SEALED_LABEL:
+            return self._open_sealed(body)
+        if label != LEGACY_LABEL:
+            raise CryptoError(f"unexpected PEM block {label.decode(errors='replace')!r}")
+        key = serialization.load_pem_private_key(data, password=self._passphrase)
+        if not isinstance(key, Ed25519PrivateKey | X25519PrivateKey):
+            raise CryptoError("not an Ed25519 or X25519 key")
+        return Unsealed(key, None)
+
+    def _open_sealed(self, body: bytes) -> Unsealed:
+        try:
+            blob = base64.b64decode(body, validate=False)
+        except binascii.Error as exc:
+            raise CryptoError("bad base64") from exc
+        if len(blob) < _HEADER + 16 or not blob.startswith(MAGIC):
+            raise CryptoError("not an Accord sealed key")
+        header = blob[:_HEADER]
+        cost = SealCost(*_COST.unpack_from(header, len(MAGIC)))
+        if not (1 <= cost.time_cost <= _MAX_TIME and 1 <= cost.parallelism <= _MAX_LANES
+                and 8 * cost.parallelism <= cost.memory_kib <= _MAX_MEMORY_KIB):
+            raise CryptoError(f"Argon2id cost out of bounds: {cost}")
+        salt = header[len(MAGIC) + _COST.size:len(MAGIC) + _COST.size + _SALT]
+        nonce = header[-_NONCE:]
+        try:
+            plain = self._aead(salt, cost).decrypt(nonce, blob[_HEADER:], header)
+        except InvalidTag as exc:
+            raise CryptoError("wrong passphrase or damaged file") from exc
+        key = serialization.load_der_private_key(plain, password=None)
+        if not isinstance(key, Ed25519PrivateKey | X25519PrivateKey):
+            raise CryptoError("not an Ed25519 or X25519 key")
+        return Unsealed(key, cost)
+
+    def save(self, key: PrivateKey, path: Path) -> None:
+        """Write the key sealed, mode 0600, never overwriting."""
+        sealed = self.seal(key)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _write_new(path, sealed)
+
+    def read(self, path: Path) -> Unsealed:
+        try:
+            return self.open(path.read_bytes())
+        except (OSError, ValueError, TypeError, CryptoError) as exc:
+            raise CryptoError(
+                f"cannot open private key {path.name}: wrong passphrase or file") from exc
+
+    def reseal(self, path: Path) -> bool:
+        """Rewrite a legacy or more cheaply sealed key file; False when it needs nothing.
+
+        The new file is written beside the old one (0600), read back and compared, then
+        renamed over it: a crash leaves the old file or the new one, never neither.
+        """
+        old = self.read(path)
+        if old.cost is not None and not old.cost.weaker_than(self.cost):
+            return False
+        sealed = self.seal(old.key)
+        if self.open(sealed).key.private_bytes_raw() != old.key.private_bytes_raw():
+            raise CryptoError(f"resealing {path.name} did not round-trip")
+        tmp = path.with_name(path.name + ".reseal")
+        tmp.unlink(missing_ok=True)  # left by an interrupted reseal: the old file is intact
+        _write_new(tmp, sealed)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+        return True
+
+
+# One-off helpers (each runs its own derivation).
+def seal_private_key(key: PrivateKey, passphrase: bytes, cost: SealCost = STANDARD_COST) -> bytes:
+    return Sealer(passphrase, cost).seal(key)
+
+
+def open_private_key(data: bytes, passphrase: bytes) -> Unsealed:
+    return Sealer(passphrase).open(data)
+
+
 def save_private_key(
     key: PrivateKey, path: Path, passphrase: bytes, cost: SealCost = STANDARD_COST
 ) -> None:
-    """Write the key sealed with the passphrase, mode 0600, never overwriting."""
-    sealed = seal_private_key(key, passphrase, cost)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _write_new(path, sealed)
+    Sealer(passphrase, cost).save(key, path)
 
 
 def read_private_key(path: Path, passphrase: bytes) -> Unsealed:
-    try:
-        return open_private_key(path.read_bytes(), passphrase)
-    except (OSError, ValueError, TypeError, CryptoError) as exc:
-        raise CryptoError(f"cannot open private key {path.name}: wrong passphrase or file") from exc
+    return Sealer(passphrase).read(path)
 
 
 def load_private_key(path: Path, passphrase: bytes) -> PrivateKey:
@@ -229,23 +282,7 @@ def load_private_key(path: Path, passphrase: bytes) -> PrivateKey:
 
 
 def reseal_private_key(path: Path, passphrase: bytes, cost: SealCost = STANDARD_COST) -> bool:
-    """Rewrite a legacy or weaker-sealed key file at ``cost``; False when it needs nothing.
-
-    The new file is written beside the old one (0600), read back and compared, then
-    renamed over it: a crash leaves the old file or the new one, never neither.
-    """
-    old = read_private_key(path, passphrase)
-    if old.cost is not None and not old.cost.weaker_than(cost):
-        return False
-    sealed = seal_private_key(old.key, passphrase, cost)
-    if open_private_key(sealed, passphrase).key.private_bytes_raw() != old.key.private_bytes_raw():
-        raise CryptoError(f"resealing {path.name} did not round-trip")
-    tmp = path.with_name(path.name + ".reseal")
-    tmp.unlink(missing_ok=True)  # left by an interrupted reseal: the old file is intact
-    _write_new(tmp, sealed)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-    return True
+    return Sealer(passphrase, cost).reseal(path)
 
 
 def load_public(alg: str, raw: bytes) -> Ed25519PublicKey | X25519PublicKey:

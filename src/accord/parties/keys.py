@@ -66,8 +66,7 @@ class KeyStore:
         self, keys_dir: Path, passphrase: bytes, *, seal_cost: k.SealCost = k.STANDARD_COST
     ) -> None:
         self.keys_dir = keys_dir
-        self._passphrase = passphrase
-        self._seal_cost = seal_cost
+        self._sealer = k.Sealer(passphrase, seal_cost)
         self._cache: dict[str, k.PrivateKey] = {}
         self._unseal_lock = threading.Lock()  # one slow unseal per key, however many threads ask
 
@@ -79,7 +78,7 @@ class KeyStore:
         raw = k.public_raw(key)
         kid = k.make_kid(alg, raw)
         path = self.keys_dir / f"{owner}.{alg}.{kid.split(':', 1)[1]}.pem"
-        k.save_private_key(key, path, self._passphrase, self._seal_cost)
+        self._sealer.save(key, path)
         row = KeyRecord(
             kid=kid, owner=owner, owner_kind=owner_kind, alg=alg, public_key=raw,
             fingerprint=k.fingerprint(raw), private_path=str(path.resolve()), created_at=now,
@@ -119,7 +118,7 @@ class KeyStore:
         with self._unseal_lock:
             key = self._cache.get(row.kid)
             if key is None:
-                opened = k.read_private_key(Path(row.private_path), self._passphrase)
+                opened = self._sealer.read(Path(row.private_path))
                 if opened.cost is None:
                     log.warning("private key %s is sealed the old way (PBKDF2, 2,048 rounds); "
                                 "run `accord keys reseal`", row.kid)
@@ -147,7 +146,7 @@ class KeyStore:
         done = []
         for row in self._held_rows(session, current_only=False):
             assert row.private_path is not None
-            if k.reseal_private_key(Path(row.private_path), self._passphrase, self._seal_cost):
+            if self._sealer.reseal(Path(row.private_path)):
                 done.append(row.kid)
         return done
 

@@ -19,10 +19,12 @@ runner = CliRunner()
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in ("ACCORD_DATA_DIR", "ACCORD_CONFIG", "ACCORD_SECRET_KEY"):
         monkeypatch.delenv(var, raising=False)
+    # test mode, keys sealed at Argon2's minimum: every command unseals keys, at no real cost
+    monkeypatch.setenv("ACCORD_UNSAFE_FAST_KEY_SEALING", "true")
     d = tmp_path / "es"
     r = runner.invoke(app, ["--data-dir", str(d), "init", "--node-id", "es-node", "--country", "ES",
                             "--agency", "ES-PN:Policía Nacional:police", "--agency",
-                            "ES-SVA:Vigilancia Aduanera:customs", "--mode", "development",
+                            "ES-SVA:Vigilancia Aduanera:customs", "--mode", "test",
                             "--port", "18999"])
     assert r.exit_code == 0, r.output
     return d
