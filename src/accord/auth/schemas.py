@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from accord.parties.domain import Role
+from accord.parties.domain import Handling, Role
 
 
 class LoginRequest(BaseModel):
@@ -46,9 +47,9 @@ class Me(BaseModel):
     username: str
     agency_id: str
     country: str
-    roles: list[str]
-    clearance: str
-    via: str
+    roles: list[Role]
+    clearance: Handling
+    via: Literal["session", "token"]
 
 
 class TokenCreate(BaseModel):

@@ -37,8 +37,8 @@ class OfficerPublic(BaseModel):
     username: str
     display_name: str
     agency_id: str
-    roles: list[str]
-    clearance: str
+    roles: list[Role]
+    clearance: Handling
     active: bool
     enrolled_at: datetime | None = Field(description="when the officer enrolled; null until then")
     enrolment_expires_at: datetime | None = Field(

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Depends, Response, status
 from accord.auth import services as auth
 from accord.auth.schemas import EnrolmentRequest, EnrolmentResponse, LoginRequest, LoginResponse
 from accord.web.deps import NodeDep, PrincipalDep, bearer_token
+from accord.web.openapi import problem_responses
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/login", response_model=LoginResponse)
+@router.post("/login", response_model=LoginResponse, responses=problem_responses(401))
 def login(body: LoginRequest, node: NodeDep, response: Response) -> LoginResponse:
     """Password (Argon2id) and TOTP second factor; returns a session token.
 
@@ -30,7 +31,7 @@ def login(body: LoginRequest, node: NodeDep, response: Response) -> LoginRespons
                          expires_at=result.expires_at)
 
 
-@router.post("/enrolment", response_model=EnrolmentResponse)
+@router.post("/enrolment", response_model=EnrolmentResponse, responses=problem_responses(401))
 def enrolment(body: EnrolmentRequest, node: NodeDep, response: Response) -> EnrolmentResponse:
     """The officer's first step: the one-time enrolment code from the admin and a password of
     the officer's choosing give the TOTP secret, shown this once. Every refusal is the same

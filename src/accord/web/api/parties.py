@@ -27,6 +27,7 @@ from accord.parties.schemas import (
     RotateRequest,
 )
 from accord.web.deps import NodeDep, SessionDep, require
+from accord.web.openapi import problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["parties"])
 
@@ -69,7 +70,8 @@ def officers(node: NodeDep, principal: OfficersRead,
                            attempt=Action.OFFICER_READ, fn=_list)
 
 
-@router.post("/officers", response_model=OfficerEnrolment, status_code=status.HTTP_201_CREATED)
+@router.post("/officers", response_model=OfficerEnrolment, status_code=status.HTTP_201_CREATED,
+             responses=problem_responses(404, 409))
 def create_officer(body: OfficerCreate, node: NodeDep, principal: OfficersWrite) -> OfficerEnrolment:
     """Create an officer of your agency (a node-admin: of any agency of the node) with a
     clearance no higher than yours. The answer has a one-time enrolment code for the officer,
