@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -36,6 +39,9 @@ def init(
     if mode not in ("development", "test", "production"):
         raise typer.BadParameter("mode is development, test or production")
 
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt  # SIGTERM like Ctrl-C: init removes what it wrote
+
     def _do() -> None:
         settings = init_node(
             data_dir, node_id=node_id, country=country,
@@ -49,7 +55,14 @@ def init(
             console.print(f"[green]Node {settings.node_id} ({settings.country}) created in "
                           f"{settings.data_dir}[/]")
 
-    run(_do)
+    if threading.current_thread() is not threading.main_thread():  # signals go to the main one
+        run(_do)
+        return
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        run(_do)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def serve(

@@ -160,3 +160,22 @@ def test_production_init_refuses_secrets_in_the_data_folder_and_makes_nothing(tm
     code, out = init("--passphrase-file", str(etc / "passphrase"))
     assert code == 2 and "--secret-key-file" in out
     assert not data.exists()
+
+
+def test_init_stopped_by_sigterm_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import signal
+
+    from accord import lifecycle
+
+    def terminated(*_args: object, **_kwargs: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` would, halfway through init
+
+    monkeypatch.setattr(lifecycle, "initialise", terminated)
+    data = tmp_path / "es"
+    before = signal.getsignal(signal.SIGTERM)
+    r = runner.invoke(app, ["--data-dir", str(data), "init", "--node-id", "es-node", "--country", "ES",
+                            "--agency", "ES-PN", "--mode", "development"])
+    assert r.exit_code != 0
+    assert not data.exists()
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is init's only
