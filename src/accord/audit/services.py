@@ -140,6 +140,15 @@ class _Pending:
     transaction: SessionTransaction | None
     start: int
     leaves: list[bytes]
+    crossed_at: datetime | None = None  # set when the appends crossed a checkpoint boundary
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    pending = session.info.get(_PENDING)
+    if isinstance(pending, _Pending) and pending.crossed_at is not None:
+        at, pending.crossed_at = pending.crossed_at, None
+        pending.log._boundary_checkpoint(session, at)
 
 
 @event.listens_for(Session, "after_commit")
@@ -179,8 +188,9 @@ class AuditLog:
     def append_many(self, session: Session, entries: Sequence[EntryIn], *, at: datetime) -> list[int]:
         """Append in the caller's transaction; the entries land iff it commits.
 
-        Crossing a multiple of ``checkpoint_entries`` also signs a checkpoint in
-        this transaction. A row already at a reserved index (the log is damaged)
+        When the transaction's entries cross a multiple of ``checkpoint_entries``, a
+        checkpoint of the log as it then stands is signed just before the transaction
+        commits, in it. A row already at a reserved index (the log is damaged)
         raises :class:`AuditLogDamaged`: the caller's action must not go on unaudited.
         """
         if not entries:
@@ -209,10 +219,10 @@ class AuditLog:
                 f"the audit log is damaged: an entry already stands at an index from {start} to "
                 f"{end - 1}, past the log head ({start}); the action was not performed because it "
                 "could not be audited. Run `accord audit verify`.", index=start) from None
-        self._track(session, start, leaves)
+        pending = self._track(session, start, leaves)
         every = self.checkpoint_entries
-        if every > 0 and end // every > start // every:
-            self._boundary_checkpoint(session, at)
+        if pending is not None and every > 0 and end // every > start // every:
+            pending.crossed_at = at  # signed just before this transaction commits
         return list(range(start, end))
 
     @staticmethod
@@ -229,14 +239,17 @@ class AuditLog:
             return 0
         return int(head) - count
 
-    def _track(self, session: Session, start: int, leaves: list[bytes]) -> None:
+    def _track(self, session: Session, start: int, leaves: list[bytes]) -> _Pending | None:
         pending = self._pending(session)
         if pending is None:
-            session.info[_PENDING] = _Pending(self, session.get_transaction(), start, leaves)
+            pending = _Pending(self, session.get_transaction(), start, leaves)
+            session.info[_PENDING] = pending
         elif pending.start + len(pending.leaves) == start:
             pending.leaves.extend(leaves)
         else:  # cannot happen while this transaction holds the head; stop tracking, to be safe
             session.info.pop(_PENDING, None)
+            return None
+        return pending
 
     def _pending(self, session: Session) -> _Pending | None:
         pending = session.info.get(_PENDING)
@@ -395,6 +408,7 @@ _ZERO = b"\x00" * 32
 _MAX_PAD = 1_000_000  # a larger gap is reported, not padded: roots past it are not checked
 _MAX_DETAILED = 10_000  # mismatched entries classified one by one; more are counted
 _MAX_LISTED = 1000  # findings of one kind listed one by one
+_MAX_LOOKUPS = 100  # changed entries looked up by leaf hash (a scan each) to find copies
 
 
 @dataclass
@@ -658,6 +672,7 @@ def _classify_mismatches(session: Session, rows: Iterable[AuditEntry]) -> list[F
     findings = []
     candidates = {r.idx for r in rows}
     far = sorted(candidates) if len(candidates) <= 500 else []
+    lookups = 0
     for row in rows:
         origin = None
         # Moved entries keep the leaf hash of their old position; look nearby (shifts by
@@ -672,6 +687,12 @@ def _classify_mismatches(session: Session, rows: Iterable[AuditEntry]) -> list[F
                     break
             except Exception:  # unreadable content was reported already
                 break
+        if origin is None and lookups < _MAX_LOOKUPS:  # a copy from far away keeps its leaf hash
+            lookups += 1
+            j = session.scalar(select(AuditEntry.idx).where(
+                AuditEntry.leaf_hash == row.leaf_hash, AuditEntry.idx != row.idx).limit(1))
+            if j is not None and leaf_hash(entry_bytes(j, row.at, row)) == row.leaf_hash:
+                origin = j
         if origin is None:
             findings.append(Finding("changed", row.idx, f"entry {row.idx} was changed"))
             continue
