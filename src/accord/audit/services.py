@@ -689,10 +689,10 @@ def _classify_mismatches(session: Session, rows: Iterable[AuditEntry]) -> list[F
                 break
         if origin is None and lookups < _MAX_LOOKUPS:  # a copy from far away keeps its leaf hash
             lookups += 1
-            j = session.scalar(select(AuditEntry.idx).where(
+            found = session.scalar(select(AuditEntry.idx).where(
                 AuditEntry.leaf_hash == row.leaf_hash, AuditEntry.idx != row.idx).limit(1))
-            if j is not None and leaf_hash(entry_bytes(j, row.at, row)) == row.leaf_hash:
-                origin = j
+            if found is not None and leaf_hash(entry_bytes(found, row.at, row)) == row.leaf_hash:
+                origin = found
         if origin is None:
             findings.append(Finding("changed", row.idx, f"entry {row.idx} was changed"))
             continue
