@@ -26,7 +26,7 @@ import httpx
 
 from accord.auth.domain import Operator
 from accord.bootstrap import Node, build_node
-from accord.errors import AccordError, ConfigurationError
+from accord.errors import ConfigurationError
 from accord.lifecycle import AgencySpec, init_node
 from accord.parties import services as parties
 from accord.parties.domain import check_country
@@ -335,7 +335,7 @@ def start_federation(
             _wait_healthy(dn)
         say("pinning peers …")
         _pin_all(nodes)
-    except (AccordError, OSError):
+    except BaseException:  # an error, or Ctrl-C while starting: leave no node running
         stop_all(nodes)
         raise
     return nodes

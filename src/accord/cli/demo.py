@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from accord.cli.common import JsonOpt, console, emit_json, run
+
+if TYPE_CHECKING:
+    from accord.demo import DemoNode
 
 
 def demo(
@@ -27,6 +30,15 @@ def demo(
     nodes = run(lambda: d.start_federation(base_dir, [c.strip() for c in countries.split(",") if c.strip()],
                                            first_port=first_port, fresh=fresh, say=say,
                                            scenario=None if no_scenario else d.ScenarioSpec(seed, persons)))
+    try:
+        _announce(nodes, as_json)
+    except BaseException:  # Ctrl-C before the signal handlers are in place: stop the nodes
+        d.stop_all(nodes)
+        raise
+    raise typer.Exit(d.run_until_signal(nodes, say=say))
+
+
+def _announce(nodes: list[DemoNode], as_json: bool) -> None:
     if as_json:
         emit_json({"nodes": [{"node_id": n.node_id, "country": n.country, "url": n.url,
                               "logins": [vars(login) for login in n.logins]} for n in nodes]})
@@ -42,4 +54,3 @@ def demo(
                       "username, password and the current TOTP code "
                       "(python -c \"import pyotp; print(pyotp.TOTP('SECRET').now())\"). "
                       "Press Ctrl-C to stop.")
-    raise typer.Exit(d.run_until_signal(nodes, say=say))
