@@ -546,7 +546,9 @@ def _submit(node: Node, client: WitnessClient, peer_id: str, base_url: str, late
             continue
         result.error = _describe(answer)
         break
-    level = logging.WARNING if result.error.startswith("unreachable") else logging.ERROR
+    # a peer down or not (yet) pinning this node is ordinary; a refusal of our history is not
+    level = (logging.WARNING if result.error.startswith(("unreachable", "HTTP 404"))
+             else logging.ERROR)
     log.log(level, "witness %s did not cosign checkpoint %d: %s", peer_id, latest.size, result.error)
     _store(node, peer_id, size=result.size, root=None, note=None, error=result.error)
     return result
