@@ -18,8 +18,8 @@ tree in memory, brought up to the committed head on use (other processes may
 append too). Leaves enter it only once committed: from the database, or from
 this process's own transaction after it commits. A transaction that needs the
 root of its own uncommitted appends (the checkpoint above) computes it beside
-the cache. If the committed log changes under the cache (the head goes down, a
-cached leaf differs from the stored one, an entry is missing), the process
+the cache. If the committed log changes under the cache (the last cached leaf a
+session can see differs from the stored one or vanished, an entry is missing), the process
 refuses to sign or prove anything over it (:class:`AuditLogDamaged`) rather
 than sign a history it did not see; a restarted process starts afresh, and
 then the witnesses (:mod:`accord.audit.witness`) hold it to what they saw.
@@ -280,12 +280,11 @@ class AuditLog:
         """Bring the cached tree up to ``size`` committed entries, checking it still holds."""
         with self._lock:
             tree = self._tree
-            if size < tree.size:
-                raise self._damaged(
-                    f"the log head ({size}) is below the {tree.size} entries this process has "
-                    "seen: entries were removed under it")
-            if tree.size:
-                last = tree.size - 1
+            # The last leaf this session can see and the cache holds must be the same. (A
+            # session may see less than the cache: its snapshot predates another thread's
+            # commit. A head lowered under the process shows once entries are appended again.)
+            last = min(size, tree.size) - 1
+            if last >= 0:
                 stored = session.scalar(select(AuditEntry.leaf_hash).where(AuditEntry.idx == last))
                 if stored is None or bytes(stored) != tree.leaf(last):
                     raise self._damaged(f"entry {last} changed or vanished under this process")
