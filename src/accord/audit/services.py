@@ -103,7 +103,8 @@ def extended_root(tree: MerkleTree, size: int, leaves: Sequence[bytes]) -> bytes
     ``tree`` is not changed. The first ``size`` leaves are folded into their
     *frontier* (one complete subtree per set bit of ``size``, read off the
     inclusion proof of the last leaf), the new leaves are added to it like a
-    binary counter, and the frontier folds from the right into the root: O(log n
+    binary counter, in the largest aligned complete subtrees that fit (each hashed
+    level by level), and the frontier folds from the right into the root: O(log n
     + len(leaves)) hashes.
     """
     stack: list[tuple[int, bytes]] = []  # (level, hash), levels strictly decreasing
@@ -115,11 +116,20 @@ def extended_root(tree: MerkleTree, size: int, leaves: Sequence[bytes]) -> bytes
             last = node_hash(sibling, last)
         higher = [bit for bit in range(size.bit_length()) if size >> bit & 1][1:]
         stack = [*zip(reversed(higher), reversed(proof[low:]), strict=True), (low, last)]
-    for leaf in leaves:
-        stack.append((0, leaf))
+    position, count = size, len(leaves)
+    done = 0
+    while done < count:  # the new leaves in the largest aligned complete subtrees that fit
+        level = (count - done).bit_length() - 1
+        if position:
+            level = min(level, (position & -position).bit_length() - 1)
+        width = 1 << level
+        block = leaves[done:done + width]
+        stack.append((level, block[0] if width == 1 else MerkleTree(block).root()))
         while len(stack) > 1 and stack[-1][0] == stack[-2][0]:
-            (level, right), (_, left) = stack.pop(), stack.pop()
-            stack.append((level + 1, node_hash(left, right)))
+            (top, right), (_, left) = stack.pop(), stack.pop()
+            stack.append((top + 1, node_hash(left, right)))
+        done += width
+        position += width
     if not stack:
         return EMPTY_ROOT
     root = stack[-1][1]
