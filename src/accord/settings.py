@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     country: str = "XX"
     base_url: str = "http://127.0.0.1:8400"
     host: str = "127.0.0.1"
-    port: int = 8400
+    port: int = Field(default=8400, ge=1, le=65535)
     # A write waits at most this long for the database (SQLite's one writer, or a pooled
     # connection) before the request fails with a 503 problem; see accord.db.WriteGate.
     database_write_wait_seconds: float = Field(default=15.0, gt=0, le=300)

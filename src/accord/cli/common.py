@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 
 from accord.bootstrap import Node, build_node
 from accord.errors import AccordError
@@ -60,6 +61,13 @@ def run(fn: Callable[[], T]) -> T:
         return fn()
     except AccordError as exc:
         raise fail(exc) from None
+    except SQLAlchemyError as exc:  # e.g. a database deleted or replaced by hand
+        orig = getattr(exc, "orig", None) or exc
+        first = str(orig).splitlines()[0] if str(orig) else ""
+        err_console.print(f"[bold red]Database error:[/] {type(orig).__name__}: {first} — check "
+                          "the node's database (`accord db current`, `accord audit verify`) "
+                          "or restore it from a backup", highlight=False)
+        raise typer.Exit(code=1) from None
 
 
 def emit_json(data: Any) -> None:

@@ -73,6 +73,7 @@ def serve(
     """Serve the API, the federation endpoint and /healthz (Ctrl-C stops cleanly)."""
     import uvicorn
 
+    from accord import migrations
     from accord.bootstrap import Node, build_node
     from accord.lifecycle import private_sqlite_file
     from accord.logging import setup_logging
@@ -80,6 +81,7 @@ def serve(
 
     settings = run(lambda: settings_of(ctx))
     setup_logging(settings.log_level)
+    run(lambda: migrations.check_current(settings.resolved_database_url))
     private_sqlite_file(settings.resolved_database_url)  # tightens a node made before 0600
     node = run(lambda: build_node(settings))
 
