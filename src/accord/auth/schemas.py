@@ -22,7 +22,7 @@ class LoginResponse(BaseModel):
     token_type: str = "bearer"
     username: str
     agency_id: str
-    roles: list[str]
+    roles: list[Role]
     idle_timeout_seconds: int
     expires_at: datetime = Field(description="the session ends then however active it is")
 
@@ -65,14 +65,14 @@ class TokenCreated(BaseModel):
     id: str
     token: str = Field(description="shown once; only its hash is stored")
     username: str
-    roles: list[str]
+    roles: list[Role]
     expires_at: datetime
 
 
 class TokenPublic(BaseModel):
     id: str
     username: str
-    roles: list[str]
+    roles: list[Role]
     description: str
     created_at: datetime
     expires_at: datetime

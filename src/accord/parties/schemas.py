@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from accord.crypto.keys import Alg
 from accord.parties.domain import Handling, Role
 
 
@@ -15,7 +16,7 @@ class AgencyPublic(BaseModel):
     id: str
     country: str
     name: str
-    kind: str
+    kind: str = Field(description="police, customs, … (a peer's agencies may name other kinds)")
     node_id: str
     hosted: bool
     points_of_contact: list[dict[str, Any]]
@@ -75,7 +76,7 @@ class PeerPublic(BaseModel):
 class KeyPublic(BaseModel):
     kid: str
     owner: str
-    alg: str
+    alg: Alg
     fingerprint: str
     created_at: datetime
     retired_at: datetime | None

@@ -12,6 +12,7 @@ documented the moment it exists:
 - **403** where the route requires a permission that some role lacks;
 - **404** where the path names an item (it has a path parameter);
 - **422** where the operation takes input (parameters or a body);
+- **400** where it takes a body (one that is not even JSON);
 - **503** everywhere: a write that waited too long for the database (``writer-busy``);
 - the statuses a route declares itself with ``responses=problem_responses(409, …)``
   (conflicts, peers, envelopes, a failed login).
@@ -32,11 +33,12 @@ from accord.auth.permissions import Permission, roles_granting
 from accord.parties.domain import Role
 from accord.web.problems import PROBLEM_JSON, Problem
 
-__all__ = ["DESCRIPTIONS", "install", "permission_of", "problem_responses"]
+__all__ = ["DESCRIPTIONS", "amend", "install", "permission_of", "problem_responses", "walk_routes"]
 
 PROBLEM_REF = "#/components/schemas/Problem"
 DESCRIPTIONS: dict[int, str] = {
-    400: "Bad request: a cryptographic check failed or a peer's fingerprint does not match",
+    400: "Bad request: the body is not JSON, a cryptographic check failed, or a peer's "
+         "fingerprint does not match",
     401: "Not authenticated: no bearer token, or an unknown, expired or ended session or token",
     403: "Forbidden: the roles lack the permission, or clearance or policy refuses",
     404: "Not found",
@@ -67,7 +69,7 @@ def permission_of(route: APIRoute) -> Permission | None:
     return None
 
 
-def _walk(routes: Iterable[Any]) -> list[APIRoute]:
+def walk_routes(routes: Iterable[Any]) -> list[APIRoute]:
     """APIRoutes, also inside included routers (FastAPI wraps those)."""
     found: list[APIRoute] = []
     for r in routes:
@@ -75,7 +77,7 @@ def _walk(routes: Iterable[Any]) -> list[APIRoute]:
             found.append(r)
         inner = getattr(r, "original_router", None)
         if inner is not None:
-            found.extend(_walk(inner.routes))
+            found.extend(walk_routes(inner.routes))
     return found
 
 
@@ -90,12 +92,14 @@ def _implied(path: str, op: dict[str, Any], route: APIRoute | None) -> set[int]:
         statuses.add(404)
     if op.get("parameters") or op.get("requestBody"):
         statuses.add(422)
+    if op.get("requestBody"):
+        statuses.add(400)  # a body that is not JSON at all
     return statuses
 
 
 def amend(doc: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
     """Document every problem response of every operation in ``doc`` (in place)."""
-    by_key = {(r.path, m.lower()): r for r in _walk(routes) for m in (r.methods or ())}
+    by_key = {(r.path, m.lower()): r for r in walk_routes(routes) for m in (r.methods or ())}
     schemas: dict[str, Any] = doc.setdefault("components", {}).setdefault("schemas", {})
     problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     for name, sub in problem.pop("$defs", {}).items():

@@ -9,6 +9,7 @@ exists, and each is sent 2**63, -1 and a number far past 64 bits.
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
@@ -88,11 +89,10 @@ def test_every_numeric_parameter_is_bounded_in_the_document(client: TestClient) 
     assert not unbounded, unbounded
 
 
-@pytest.mark.parametrize("value", BAD)
 def test_every_numeric_parameter_refuses_out_of_range_with_422(
-        client: TestClient, headers: dict[str, str], value: int) -> None:
+        client: TestClient, headers: dict[str, str]) -> None:
     checked = 0
-    for method, path, op, name in numeric_parameters(client.app):
+    for (method, path, op, name), value in itertools.product(numeric_parameters(client.app), BAD):
         if path.startswith("/testing/"):
             continue
         query: dict[str, str] = {}
@@ -107,18 +107,18 @@ def test_every_numeric_parameter_refuses_out_of_range_with_422(
         r = client.request(method, url, params=query, headers=headers)
         assert_422(r, name)
         checked += 1
-    assert checked >= 9
+    assert checked >= 9 * len(BAD)
 
 
-@pytest.mark.parametrize("path", ["/api/v1/messages", "/api/v1/records", "/api/v1/audit/entries"])
-def test_the_reported_offset_is_a_problem_not_a_crash(client: TestClient, headers: dict[str, str],
-                                                      path: str) -> None:
-    r = client.get(path, params={"offset": "9223372036854775808"}, headers=headers)
-    assert_422(r, "offset")
-    r = client.get(path, params={"offset": str(MAX_OFFSET)}, headers=headers)
-    assert r.status_code == 200, r.text
-    r = client.get(path, params={"offset": str(MAX_OFFSET + 1)}, headers=headers)
-    assert_422(r, "offset")
+def test_the_reported_offset_is_a_problem_not_a_crash(client: TestClient,
+                                                      headers: dict[str, str]) -> None:
+    for path in ["/api/v1/messages", "/api/v1/records", "/api/v1/audit/entries"]:
+        r = client.get(path, params={"offset": "9223372036854775808"}, headers=headers)
+        assert_422(r, "offset")
+        r = client.get(path, params={"offset": str(MAX_OFFSET)}, headers=headers)
+        assert r.status_code == 200, r.text
+        r = client.get(path, params={"offset": str(MAX_OFFSET + 1)}, headers=headers)
+        assert_422(r, "offset")
 
 
 def test_inclusion_proof_index_and_size(client: TestClient, headers: dict[str, str]) -> None:
@@ -145,24 +145,18 @@ def test_consistency_proof_sizes(client: TestClient, headers: dict[str, str]) ->
     assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
 
 
-@pytest.mark.parametrize("days", [0, -1, 2**63, 10**30, 1.5])
-def test_token_lifetime_in_the_body_is_bounded(client: TestClient, headers: dict[str, str],
-                                               days: Any) -> None:
-    r = client.post("/api/v1/tokens", headers=headers,
-                    json={"username": "everything", "roles": ["officer"], "days": days})
-    assert_422(r, "days")
+def test_numbers_in_bodies_are_bounded(client: TestClient, headers: dict[str, str]) -> None:
+    for days in [0, -1, 2**63, 10**30, 1.5]:
+        r = client.post("/api/v1/tokens", headers=headers, json={"roles": ["officer"], "days": days})
+        assert_422(r, "days")
+    for seconds in [-1, 1e308, 2**64]:  # the test-mode clock
+        assert_422(client.post("/testing/v1/clock", json={"seconds": seconds}), "seconds")
 
 
-@pytest.mark.parametrize("value", ["9223372036854775808", "-1", "1e400", "nan", "inf"])
-def test_stream_heartbeat_and_limit_are_bounded(client: TestClient, headers: dict[str, str],
-                                                value: str) -> None:
-    r = client.get("/api/v1/messages/stream", params={"heartbeat": value}, headers=headers)
-    assert_422(r, "heartbeat")
-    if value.lstrip("-").isdigit():
-        r = client.get("/api/v1/messages/stream", params={"limit": value}, headers=headers)
-        assert_422(r, "limit")
-
-
-@pytest.mark.parametrize("seconds", [-1, 1e308, 2**64])
-def test_test_mode_clock_move_is_bounded(client: TestClient, seconds: float) -> None:
-    assert_422(client.post("/testing/v1/clock", json={"seconds": seconds}), "seconds")
+def test_stream_heartbeat_and_limit_are_bounded(client: TestClient, headers: dict[str, str]) -> None:
+    for value in ["9223372036854775808", "-1", "1e400", "nan", "inf"]:
+        r = client.get("/api/v1/messages/stream", params={"heartbeat": value}, headers=headers)
+        assert_422(r, "heartbeat")
+        if value.lstrip("-").isdigit():
+            r = client.get("/api/v1/messages/stream", params={"limit": value}, headers=headers)
+            assert_422(r, "limit")
