@@ -34,15 +34,16 @@ raises on a damaged log, and reports each finding with its index.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import event, func, insert, select, text, update
+from sqlalchemy import Select, Text, event, func, insert, select, text, type_coerce, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -386,19 +387,31 @@ class AuditLog:
         action: str | None = None, since: datetime | None = None, until: datetime | None = None,
         limit: int = 200, offset: int = 0,
     ) -> list[AuditEntry]:
-        stmt = select(AuditEntry)
-        if actor:
-            stmt = stmt.where(AuditEntry.actor == actor)
-        if obj:
-            stmt = stmt.where(AuditEntry.object.startswith(obj, autoescape=True))
-        if action:
-            stmt = stmt.where(AuditEntry.action.startswith(action, autoescape=True))
-        if since:
-            stmt = stmt.where(AuditEntry.at >= since)
-        if until:
-            stmt = stmt.where(AuditEntry.at < until)
-        stmt = stmt.order_by(AuditEntry.idx).offset(offset).limit(limit)
-        return list(session.scalars(stmt))
+        stmt = _filtered(select(AuditEntry), actor, obj, action, since, until)
+        return list(session.scalars(stmt.order_by(AuditEntry.idx).offset(offset).limit(limit)))
+
+    @staticmethod
+    def read_entries(
+        session: Session, *, actor: str | None = None, obj: str | None = None,
+        action: str | None = None, since: datetime | None = None, until: datetime | None = None,
+        limit: int = 200, offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """:meth:`query` as plain values, for reading a log that may be damaged: a time or
+        detail that cannot be read as such is given as its stored text (``unreadable``)."""
+        columns = [c for c in AuditEntry.__table__.columns if c.name not in ("at", "detail", "leaf_hash")]
+        stmt = _filtered(select(*columns, type_coerce(AuditEntry.at, Text).label("at"),
+                                type_coerce(AuditEntry.detail, Text).label("detail")),
+                         actor, obj, action, since, until)
+        result = []
+        for row in session.execute(stmt.order_by(AuditEntry.idx).offset(offset).limit(limit)):
+            data = dict(row._mapping)
+            data["at"], bad_at = _lenient_time(data["at"])
+            data["detail"], bad_detail = _lenient_json(data["detail"])
+            if bad_at or bad_detail:
+                data["unreadable"] = [name for name, bad in (("at", bad_at), ("detail", bad_detail))
+                                      if bad]
+            result.append(data)
+        return result
 
     # -- verifying ---------------------------------------------------------------
     def verify(
@@ -408,6 +421,41 @@ class AuditLog:
         """Recompute the log in ``session`` (one snapshot; it writes nothing)."""
         return verify_log(session, self.origin, self._verifier, progress=progress, batch=batch,
                           checkpoint_entries=self.checkpoint_entries)
+
+
+def _filtered(stmt: Select[Any], actor: str | None, obj: str | None, action: str | None,
+              since: datetime | None, until: datetime | None) -> Select[Any]:
+    if actor:
+        stmt = stmt.where(AuditEntry.actor == actor)
+    if obj:
+        stmt = stmt.where(AuditEntry.object.startswith(obj, autoescape=True))
+    if action:
+        stmt = stmt.where(AuditEntry.action.startswith(action, autoescape=True))
+    if since:
+        stmt = stmt.where(AuditEntry.at >= since)
+    if until:
+        stmt = stmt.where(AuditEntry.at < until)
+    return stmt
+
+
+def _lenient_time(value: object) -> tuple[str, bool]:
+    """An ISO 8601 UTC time from what the database holds, or its text and True."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat(), False
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value), True
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).isoformat(), False
+
+
+def _lenient_json(value: object) -> tuple[Any, bool]:
+    if not isinstance(value, str | bytes):
+        return value, False  # already decoded by the driver (PostgreSQL)
+    try:
+        return json.loads(value), False
+    except ValueError:
+        return str(value), True
 
 
 # -- verification --------------------------------------------------------------------

@@ -138,13 +138,9 @@ def show(
     def _do() -> None:
         with node_of(ctx) as node:
             with node.read() as s:
-                rows = node.audit.query(s, actor=actor, obj=object, action=action,
-                                        since=_aware(since), until=_aware(until), limit=limit)
-                data: list[dict[str, Any]] = [{
-                    "idx": r.idx, "at": r.at.isoformat(), "actor": r.actor, "action": r.action,
-                    "object": r.object, "purpose": r.purpose, "basis": r.basis,
-                    "outcome": r.outcome, "detail": r.detail,
-                    "credential": r.credential or ""} for r in rows]
+                data = node.audit.read_entries(s, actor=actor, obj=object, action=action,
+                                               since=_aware(since), until=_aware(until),
+                                               limit=limit)
             _record(node, action=Action.AUDIT_READ, object="audit:entries", outcome="ok",
                     detail={"actor": actor, "object": object, "count": len(data)})
         if as_json:

@@ -302,6 +302,12 @@ def test_verify_survives_an_unreadable_row(data_dir: Path) -> None:
     found = json.loads(out)
     assert any(f["kind"] == "unreadable" for f in found["findings"])
     assert "Traceback" not in out + err
+    code, out, err = cli(data_dir, "audit", "show", "--json")
+    assert code == 0, out + err
+    shown = {d["idx"]: d for d in json.loads(out)}
+    assert shown[1]["detail"] == "{not json" and shown[1]["unreadable"] == ["detail"]
+    assert shown[2]["at"] == "yesterday" and shown[2]["unreadable"] == ["at"]
+    assert "unreadable" not in shown[0]
 
 
 def test_a_reader_whose_snapshot_is_behind_the_cache_is_no_alarm(node: Node,
@@ -315,3 +321,13 @@ def test_a_reader_whose_snapshot_is_behind_the_cache_is_no_alarm(node: Node,
     with node.uow() as s:
         assert node.audit.checkpoint(s, at=node.now()).size == size + 3
     assert report(node).findings == []
+
+
+def test_read_entries_gives_plain_values_on_both_engines(node: Node, clock: ManualClock) -> None:
+    fill(node, clock, 3)
+    with node.read() as s:
+        rows = node.audit.read_entries(s, obj="record:1")
+        entries = node.audit.query(s, obj="record:1")
+        assert [r["idx"] for r in rows] == [e.idx for e in entries]
+        assert rows[0]["at"] == entries[0].at.isoformat() and rows[0]["detail"] == entries[0].detail
+        assert "unreadable" not in rows[0] and "leaf_hash" not in rows[0]
