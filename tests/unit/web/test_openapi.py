@@ -125,6 +125,9 @@ def test_conflicts_are_documented_where_they_occur(doc: dict[str, Any]) -> None:
     assert documents_problem(paths["/api/v1/messages/{message_id}/recipients/{agency}/retry"]["post"],
                              409)
     assert documents_problem(paths["/api/v1/officers"]["post"], 409)
+    for peer_call in (paths["/api/v1/peers"]["post"], paths["/api/v1/peers/{node_id}/refresh"]["post"]):
+        for status in (400, 409, 502):  # fingerprint, a claimed agency, the peer itself
+            assert documents_problem(peer_call, status), status
     envelopes = paths["/federation/v1/envelopes"]["post"]
     for status in (400, 403, 409, 413, 422):
         assert documents_problem(envelopes, status), status

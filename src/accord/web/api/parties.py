@@ -155,7 +155,8 @@ def peers(s: SessionDep, _: PeersRead) -> list[PeerPublic]:
     return [PeerPublic.model_validate(p) for p in parties.list_peers(s)]
 
 
-@router.post("/peers", response_model=PeerPublic, status_code=status.HTTP_201_CREATED)
+@router.post("/peers", response_model=PeerPublic, status_code=status.HTTP_201_CREATED,
+             responses=problem_responses(400, 409, 502))
 def add_peer(body: PeerCreate, s: SessionDep, node: NodeDep,
              principal: PeersWrite) -> PeerPublic:
     peer = parties.add_peer(node, s, url=body.url, expected_fingerprint=body.fingerprint,
@@ -164,7 +165,8 @@ def add_peer(body: PeerCreate, s: SessionDep, node: NodeDep,
     return PeerPublic.model_validate(peer)
 
 
-@router.post("/peers/{node_id}/refresh", response_model=PeerPublic)
+@router.post("/peers/{node_id}/refresh", response_model=PeerPublic,
+             responses=problem_responses(400, 409, 502))
 def refresh_peer(node_id: str, node: NodeDep, principal: PeersWrite) -> PeerPublic:
     """Fetch the peer's signed descriptor again and learn its current keys; the descriptor must
     be signed by the node key pinned for it (otherwise 400 ``fingerprint-mismatch``, audited)."""
@@ -181,7 +183,7 @@ def keys(s: SessionDep, _: KeysRead, owner: str) -> list[KeyPublic]:
             for k in KeyStore.keys_of(s, owner)]
 
 
-@router.post("/keys/rotate", response_model=list[str])
+@router.post("/keys/rotate", response_model=list[str], responses=problem_responses(404))
 def rotate(body: RotateRequest, node: NodeDep, principal: KeysWrite) -> list[str]:
     """Rotate your agency's keys (a node-admin: any hosted agency's, or the node's)."""
     return parties.audited(
