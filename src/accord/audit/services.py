@@ -353,7 +353,10 @@ class AuditLog:
         return row
 
     def latest_checkpoint(self, session: Session) -> Checkpoint | None:
-        return session.scalars(select(Checkpoint).order_by(Checkpoint.id.desc())).first()
+        """The checkpoint of the largest tree (of two of one size, the later): on PostgreSQL
+        two processes may commit checkpoints out of the order of their sizes."""
+        return session.scalars(
+            select(Checkpoint).order_by(Checkpoint.size.desc(), Checkpoint.id.desc())).first()
 
     def inclusion_proof(self, session: Session, idx: int, size: int | None = None) -> dict[str, Any]:
         committed = self._committed_size(session)
