@@ -120,6 +120,8 @@ MAX_BODY = 64 * 1024
 MAX_PROOF_LINES = 63
 READ_SKEW_SECONDS = 300
 _OLD_LINE = re.compile(r"old (0|[1-9][0-9]{0,19})")
+# Sizes are stored in signed 64-bit columns; a checkpoint note allows up to 2**64 - 1.
+MAX_STORED_SIZE = 2**63 - 1
 _SIZE_BODY = re.compile(r"(0|[1-9][0-9]{0,19})\n")
 
 
@@ -237,7 +239,10 @@ def parse_add_checkpoint(body: bytes) -> AddCheckpoint:
         checkpoint = Checkpoint.parse(cp_text)
     except (SignatureInvalid, ValidationFailed) as exc:
         raise WitnessBadRequest(f"malformed checkpoint: {exc.detail}") from exc
-    return AddCheckpoint(int(match.group(1)), proof, note, checkpoint)
+    old_size = int(match.group(1))
+    if max(old_size, checkpoint.size) > MAX_STORED_SIZE:
+        raise WitnessBadRequest(f"a tree size above {MAX_STORED_SIZE} cannot be held here")
+    return AddCheckpoint(old_size, proof, note, checkpoint)
 
 
 def _peer_of_origin(s: Session, origin: str) -> Peer:

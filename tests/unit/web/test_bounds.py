@@ -14,9 +14,14 @@ import re
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
+from accord.audit.errors import WitnessBadRequest
+from accord.audit.witness import parse_add_checkpoint
 from accord.bootstrap import Node
+from accord.crypto.note import Checkpoint as NoteCheckpoint
+from accord.crypto.note import NoteSigner, sign_checkpoint
 from accord.parties.domain import Role
 from accord.web.app import create_app
 from accord.web.bounds import MAX_OFFSET, MAX_TREE_INDEX
@@ -160,3 +165,17 @@ def test_stream_heartbeat_and_limit_are_bounded(client: TestClient, headers: dic
         if value.lstrip("-").isdigit():
             r = client.get("/api/v1/messages/stream", params={"limit": value}, headers=headers)
             assert_422(r, "limit")
+
+
+def test_a_witnessed_tree_size_past_64_signed_bits_is_a_bad_request() -> None:
+    """The add-checkpoint body (C2SP tlog-witness text, outside the OpenAPI document) carries
+    sizes too: a note allows 2**64 - 1, the database holds 2**63 - 1."""
+    key = Ed25519PrivateKey.generate()
+    for old, size in [(0, 2**63), (2**63, 2**63), (0, 2**64 - 1)]:
+        cp = NoteCheckpoint(origin="es-node/audit", size=size, root_hash=bytes(32))
+        note = sign_checkpoint(cp, NoteSigner("es-node/audit", key))
+        with pytest.raises(WitnessBadRequest):
+            parse_add_checkpoint(f"old {old}\n\n{note}".encode())
+    cp = NoteCheckpoint(origin="es-node/audit", size=MAX_TREE_INDEX, root_hash=bytes(32))
+    note = sign_checkpoint(cp, NoteSigner("es-node/audit", key))
+    assert parse_add_checkpoint(f"old 0\n\n{note}".encode()).checkpoint.size == MAX_TREE_INDEX
