@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +30,7 @@ from accord.web.bounds import MAX_OFFSET, MAX_TREE_INDEX
 from tests.factories.officers import make_officer
 
 BAD = [2**63, -1, 10**30, -(2**64)]
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "agreements"
 
 
 @pytest.fixture
@@ -179,3 +182,26 @@ def test_a_witnessed_tree_size_past_64_signed_bits_is_a_bad_request() -> None:
     cp = NoteCheckpoint(origin="es-node/audit", size=MAX_TREE_INDEX, root_hash=bytes(32))
     note = sign_checkpoint(cp, NoteSigner("es-node/audit", key))
     assert parse_add_checkpoint(f"old 0\n\n{note}".encode()).checkpoint.size == MAX_TREE_INDEX
+
+
+def test_instants_out_of_range_are_problems_not_crashes(node: Node, client: TestClient,
+                                                       headers: dict[str, str]) -> None:
+    """An offset that leaves datetime's range, or a far year, was a 500 (OverflowError, or a
+    naive datetime handed to the database); now 422, and a naive time means UTC."""
+    for params in [{"since": "0001-01-01T00:00:00+23:59"}, {"until": "9999-12-31T23:59:59-23:59"},
+                   {"since": "0001-01-01"}, {"until": "9999-12-31T23:59:59"}]:
+        assert_422(client.get("/api/v1/audit/entries", params=params, headers=headers),
+                   next(iter(params)))
+    r = client.get("/api/v1/audit/entries", params={"since": "2026-03-02T08:00:00"}, headers=headers)
+    assert r.status_code == 200 and r.json(), r.text  # the login above, at 09:00 UTC
+    r = client.get("/api/v1/audit/entries", params={"since": "2026-03-02T10:00:00"}, headers=headers)
+    assert r.status_code == 200, r.text
+    assert all(e["at"] >= "2026-03-02T10:00:00" for e in r.json())
+    shutil.copytree(EXAMPLES, node.settings.resolved_agreements_dir, dirs_exist_ok=True)
+    ask = {"from": "ES-PN", "to": "MA-DGSN", "action": "message", "purpose": "investigation",
+           "categories": "person", "crime_area": "0601", "handling": "H2"}
+    for at in ["9999-12-31", "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "1066-10-14"]:
+        r = client.get("/api/v1/policy/explain", params={**ask, "at": at}, headers=headers)
+        assert r.status_code == 422 and r.json()["field"] == "at", (at, r.text)
+    r = client.get("/api/v1/policy/explain", params={**ask, "at": "2030-01-01"}, headers=headers)
+    assert r.status_code == 200 and r.json()["decision"]["allowed"] is True, r.text

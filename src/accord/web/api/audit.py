@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -15,7 +14,7 @@ from accord.audit.tags import Action
 from accord.auth.domain import Principal
 from accord.auth.permissions import Permission
 from accord.errors import NotFound
-from accord.web.bounds import Offset, TreeIndex, TreeSize, TreeSizeOrHead
+from accord.web.bounds import Instant, Offset, TreeIndex, TreeSize, TreeSizeOrHead
 from accord.web.deps import NodeDep, SessionDep, require
 from accord.web.openapi import problem_responses
 
@@ -27,7 +26,8 @@ Dpo = Annotated[Principal, Depends(require(Permission.AUDIT_READ))]
 def entries(
     s: SessionDep, node: NodeDep, principal: Dpo,
     actor: str | None = None, object: str | None = None, action: str | None = None,
-    since: datetime | None = None, until: datetime | None = None,
+    since: Annotated[Instant | None, Query(description="entries at or after (naive means UTC)")] = None,
+    until: Annotated[Instant | None, Query(description="entries before (naive means UTC)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200, offset: Offset = 0,
 ) -> list[AuditEntryPublic]:
     rows = node.audit.query(s, actor=actor, obj=object, action=action, since=since,

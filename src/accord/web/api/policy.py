@@ -18,6 +18,7 @@ from accord.auth.domain import Principal
 from accord.auth.permissions import Permission
 from accord.clock import parse_instant
 from accord.errors import ValidationFailed
+from accord.web.bounds import utc_instant
 from accord.web.deps import NodeDep, SessionDep, require
 
 router = APIRouter(prefix="/api/v1/policy", tags=["policy"])
@@ -42,10 +43,14 @@ def _at(text: str | None, default: datetime) -> datetime:
     if not text:
         return default
     try:
-        return parse_instant(text)
+        when = parse_instant(text)
     except ValueError:
         raise ValidationFailed(f"at {text!r} is not YYYY-MM-DD or an ISO 8601 datetime",
                                field="at") from None
+    try:
+        return utc_instant(when)
+    except ValueError as exc:
+        raise ValidationFailed(f"at {text!r}: {exc}", field="at") from None
 
 
 @router.get("/explain", response_model=Explanation)
