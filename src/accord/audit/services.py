@@ -672,8 +672,8 @@ def _verify(
     signed = _check_checkpoints(session, origin, verifier, report, head, tree, frozen)
     uncovered = head - report.covered
     if uncovered > 0:
-        what = (f"{_span(report.covered, head - 1)} covered by no signed checkpoint: a change to "
-                "them cannot be detected until one is signed")
+        what = (f"{_span(report.covered, head - 1)} covered by no signed checkpoint yet: a "
+                "change there cannot be detected until one is signed")
         if not signed:
             report.add(Finding("uncovered", 0, "the log has no validly signed checkpoint (a node "
                                                f"signs one when it is created): {what}"))

@@ -111,7 +111,7 @@ def verify(
                     outcome="ok" if report.ok else "tampered",
                     detail={"size": report.size, "errors": len(report.errors),
                             "warnings": len(report.warnings), "witnesses": witnesses},
-                    sign=report.ok and not report.warnings)
+                    sign=report.ok)
         return report
 
     report = run(_do)

@@ -331,3 +331,10 @@ def test_read_entries_gives_plain_values_on_both_engines(node: Node, clock: Manu
         assert [r["idx"] for r in rows] == [e.idx for e in entries]
         assert rows[0]["at"] == entries[0].at.isoformat() and rows[0]["detail"] == entries[0].detail
         assert "unreadable" not in rows[0] and "leaf_hash" not in rows[0]
+
+
+def test_verify_with_only_witness_warnings_still_covers_its_own_entry(data_dir: Path) -> None:
+    code, out, _ = cli(data_dir, "audit", "verify", "--witnesses", "--json")
+    assert code == 0 and [f["kind"] for f in json.loads(out)["findings"]] == ["witness-none"]
+    code, out, _ = cli(data_dir, "audit", "verify", "--json")
+    assert code == 0 and json.loads(out)["findings"] == []

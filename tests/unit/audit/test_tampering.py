@@ -15,7 +15,7 @@ afresh.
 
 Edits with recomputed leaf hashes in the tail, and a forged row appended with the head
 raised, look exactly like entries appended since the last checkpoint: no signature covers
-them yet. They are reported as ``uncovered`` (a warning naming the range: "a change to them
+them yet. They are reported as ``uncovered`` (a warning naming the range: "a change there
 cannot be detected until one is signed"), which is what bounding the tail is for; every
 other edit is an error.
 """
