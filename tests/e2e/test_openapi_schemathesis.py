@@ -72,11 +72,11 @@ def bearer(dn: DemoNode, username: str) -> str:
     return str(r.json()["token"])
 
 
-def load_schema(dn: DemoNode, username: str) -> Any:
-    """The node's document as served, requests sent with ``username``'s bearer token."""
+def load_schema(dn: DemoNode, token: str) -> Any:
+    """The node's document as served, requests sent with the bearer ``token``."""
     config = schemathesis.Config.from_dict({
         "base-url": dn.url,
-        "headers": {"Authorization": f"Bearer {bearer(dn, username)}"},
+        "headers": {"Authorization": f"Bearer {token}"},
         "request-timeout": 30,
     })
     schema = schemathesis.openapi.from_url(dn.url + "/api/v1/openapi.json", config=config,
@@ -107,12 +107,17 @@ def test_the_node_keeps_to_its_openapi_document(es_node: DemoNode, username: str
                                                 subtests: pytest.Subtests) -> None:
     # schemathesis' own pytest integration (from_fixture) does not run under pytest 9.2,
     # so each operation is a subtest here, with schemathesis' strategies and checks.
-    schema = load_schema(es_node, username)
+    token = bearer(es_node, username)
+    schema = load_schema(es_node, token)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 30
     if username != ADMIN:  # the routes without credentials are the same for everyone: once
         operations = [op for op in operations if op.definition.raw.get("security")]
+    me = {"Authorization": f"Bearer {token}"}
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             with subtests.test(operation=operation.label, mode=mode.value):
                 exercise(operation, mode)
+                # Every later operation would only see 401s, and pass without being tested.
+                r = httpx.get(es_node.url + "/api/v1/me", headers=me, timeout=30)
+                assert r.status_code == 200, f"{operation.label} ended the run's session: {r.text}"
