@@ -111,10 +111,10 @@ def make_settings(tmp_path: Path, db_url: str, **overrides: object) -> Settings:
         "country": "ES", "base_url": "http://127.0.0.1:8401", "secret_key": "t" * 48,
         "key_passphrase": "test-key-passphrase", "audit_checkpoint_seconds": 3600,
         "agreements_recheck_seconds": 0,
-        # Argon2's minimum cost for sealing keys (test mode only): many nodes per run
-        "unsafe_fast_key_sealing": True,
     }
     values.update(overrides)
+    # Argon2's minimum cost for sealing keys: many nodes per run (allowed in test mode only)
+    values.setdefault("unsafe_fast_key_sealing", values["mode"] == "test")
     return Settings(**values)  # type: ignore[arg-type]
 
 
