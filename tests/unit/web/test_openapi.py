@@ -184,6 +184,38 @@ def test_bounds_are_the_ones_enforced(doc: dict[str, Any]) -> None:
     assert (days["minimum"], days["maximum"]) == (1, 3650)
 
 
+def _numbers_in(doc: dict[str, Any], schema: dict[str, Any], where: str,
+                seen: set[str]) -> list[tuple[str, dict[str, Any]]]:
+    """Every integer or number schema reachable from ``schema`` (through refs, arrays, unions)."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        if name in seen:
+            return []
+        seen.add(name)
+        return _numbers_in(doc, doc["components"]["schemas"][name], name, seen)
+    found: list[tuple[str, dict[str, Any]]] = []
+    if schema.get("type") in ("integer", "number"):
+        found.append((where, schema))
+    for key, sub in schema.get("properties", {}).items():
+        found += _numbers_in(doc, sub, f"{where}.{key}", seen)
+    for branch in schema.get("anyOf", []) + schema.get("oneOf", []) + schema.get("allOf", []):
+        found += _numbers_in(doc, branch, where, seen)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            found += _numbers_in(doc, schema[key], f"{where}[]", seen)
+    return found
+
+
+def test_every_number_in_a_request_body_is_bounded(doc: dict[str, Any]) -> None:
+    numbers: list[tuple[str, dict[str, Any]]] = []
+    for method, path, op in operations(doc):
+        for media in op.get("requestBody", {}).get("content", {}).values():
+            numbers += _numbers_in(doc, media["schema"], f"{method} {path}", set())
+    assert numbers, "no number in any body: this test would check nothing"
+    unbounded = [where for where, s in numbers if not {"minimum", "maximum"} <= set(s)]
+    assert not unbounded, unbounded
+
+
 def test_the_served_document_is_the_amended_one(app: Any, doc: dict[str, Any]) -> None:
     served = TestClient(app).get("/api/v1/openapi.json").json()
     assert served == doc
