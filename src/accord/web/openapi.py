@@ -13,7 +13,8 @@ documented the moment it exists:
 - **404** where the path names an item (it has a path parameter);
 - **422** where the operation takes input (parameters or a body);
 - **400** where it takes a body (one that is not even JSON);
-- **503** everywhere: a write that waited too long for the database (``writer-busy``);
+- **503** everywhere: a write that waited too long for the database (``writer-busy``), or
+  an audit log found damaged (``audit-log-damaged``);
 - the statuses a route declares itself with ``responses=problem_responses(409, …)``
   (conflicts, peers, envelopes, a failed login).
 
@@ -45,9 +46,9 @@ DESCRIPTIONS: dict[int, str] = {
     409: "Conflict with the current state",
     413: "Too large",
     422: "Validation failed: the input does not match this document, or the domain refuses it",
-    423: "Locked",
     502: "A peer node failed",
-    503: "Busy: the database could not take the write in time; retry later",
+    503: "Unavailable: the database could not take the write in time (retry later), or the "
+         "audit log is damaged and the node refuses audited actions",
 }
 _FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
 
