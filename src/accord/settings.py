@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # Connections per process: enough for the request thread pool (40) and the workers.
     database_pool_size: int = Field(default=10, ge=1, le=200)
     database_pool_overflow: int = Field(default=40, ge=0, le=400)
+    # `accord serve` stops within this long of SIGTERM or Ctrl-C: half for requests in
+    # flight, the rest for the workers; a watchdog ends the process at the limit.
+    shutdown_seconds: float = Field(default=8.0, ge=2, le=300)
 
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
     key_passphrase: SecretStr | None = None

@@ -71,13 +71,12 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Override the port.")] = None,
 ) -> None:
     """Serve the API, the federation endpoint and /healthz (Ctrl-C stops cleanly)."""
-    import uvicorn
-
     from accord import migrations
     from accord.bootstrap import Node, build_node
     from accord.lifecycle import private_sqlite_file
     from accord.logging import setup_logging
     from accord.web.app import create_app
+    from accord.web.server import serve_app
 
     settings = run(lambda: settings_of(ctx))
     setup_logging(settings.log_level)
@@ -91,8 +90,6 @@ def serve(
             node.keys.preload(s)
 
     run(lambda: _unseal(node))
-    app = create_app(node)
-    uvicorn.run(app, host=host or settings.host, port=port or settings.port,
-                log_level=settings.log_level.lower(), access_log=False,
-                timeout_graceful_shutdown=5)
+    serve_app(create_app(node), host=host or settings.host, port=port or settings.port,
+              log_level=settings.log_level, stop_within=settings.shutdown_seconds)
     node.dispose()
