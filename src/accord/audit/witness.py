@@ -539,6 +539,9 @@ def _submit(node: Node, client: WitnessClient, peer_id: str, base_url: str, late
         size_match = _SIZE_BODY.fullmatch(answer.text)
         if answer.status == 409 and answer.content_type.startswith(SIZE_MEDIA_TYPE) and size_match:
             named = int(size_match.group(1))
+            if named > MAX_STORED_SIZE:
+                result.error = f"the witness names an impossible tree size ({named})"
+                break
             result.size = named
             if named == held:  # same size, another root: the witness refuses our history
                 result.error = (f"the witness holds another checkpoint of size {named}: this log "
