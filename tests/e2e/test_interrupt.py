@@ -70,7 +70,7 @@ def test_ctrl_c_while_serve_starts(tmp_path: Path, delay: float) -> None:
     code, out, took = _interrupt(["--data-dir", str(data), "serve"], delay, tmp_path)
     assert "Traceback" not in out, out[-3000:]
     assert took <= EXIT_WITHIN, f"{took:.1f} s to stop"
-    assert code in (0, 1, 130), out[-2000:]
+    assert code in (0, 1, 130, -signal.SIGINT), out[-2000:]  # -2: ended by the re-raised SIGINT
 
 
 @pytest.mark.parametrize("delay", [0.3, 3.0, 8.0, 14.0])
@@ -82,7 +82,7 @@ def test_ctrl_c_while_the_demo_starts(tmp_path: Path, delay: float) -> None:
          "--first-port", str(port)], delay, tmp_path)
     assert "Traceback" not in out, out[-3000:]
     assert took <= EXIT_WITHIN, f"{took:.1f} s to stop"
-    assert code in (0, 1, 130), out[-2000:]
+    assert code in (0, 1, 130, -signal.SIGINT), out[-2000:]  # -2: ended by the re-raised SIGINT
     deadline = time.monotonic() + 10
     while _processes_under(base) and time.monotonic() < deadline:
         time.sleep(0.2)
