@@ -9,17 +9,21 @@ from pydantic import BaseModel, ConfigDict
 
 
 class AuditEntryPublic(BaseModel):
+    """An audit entry. On a damaged log (a row edited by hand) a time or detail that cannot
+    be read as such is given as its stored text and named in ``unreadable``."""
+
     model_config = ConfigDict(from_attributes=True)
     idx: int
-    at: datetime
+    at: datetime | str
     actor: str
     action: str
     object: str
     purpose: str
     basis: str
     outcome: str
-    detail: dict[str, Any]
+    detail: dict[str, Any] | str
     credential: str = ""  # the session or API token that acted
+    unreadable: list[Literal["at", "detail"]] = []
 
 
 class CheckpointPublic(BaseModel):

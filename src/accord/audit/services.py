@@ -453,12 +453,15 @@ def _lenient_time(value: object) -> tuple[str, bool]:
 
 
 def _lenient_json(value: object) -> tuple[Any, bool]:
-    if not isinstance(value, str | bytes):
-        return value, False  # already decoded by the driver (PostgreSQL)
-    try:
-        return json.loads(value), False
-    except ValueError:
-        return str(value), True
+    """An entry's detail (always a JSON object when written); anything else is flagged."""
+    if isinstance(value, str | bytes):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return str(value), True
+    if isinstance(value, dict):
+        return value, False
+    return json.dumps(value), True  # valid JSON of another shape: shown as its text
 
 
 # -- verification --------------------------------------------------------------------

@@ -30,8 +30,8 @@ def entries(
     until: Annotated[Instant | None, Query(description="entries before (naive means UTC)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200, offset: Offset = 0,
 ) -> list[AuditEntryPublic]:
-    rows = node.audit.query(s, actor=actor, obj=object, action=action, since=since,
-                            until=until, limit=limit, offset=offset)
+    rows = node.audit.read_entries(s, actor=actor, obj=object, action=action, since=since,
+                                   until=until, limit=limit, offset=offset)
     result = [AuditEntryPublic.model_validate(r) for r in rows]
     node.record(s, actor=principal.actor, action=Action.AUDIT_READ, object="audit:entries",
                 detail={"actor": actor, "object": object, "count": len(result)},
