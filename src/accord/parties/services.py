@@ -37,7 +37,7 @@ from accord.parties.domain import (
     parse_roles,
 )
 from accord.parties.keys import KeyStore
-from accord.parties.models import Agency, AuthSession, KeyRecord, Officer, Peer
+from accord.parties.models import Agency, ApiToken, AuthSession, KeyRecord, Officer, Peer
 
 T = TypeVar("T")
 
@@ -235,8 +235,13 @@ def reset_enrolment(node: Node, s: Session, *, username: str, by: By) -> NewOffi
     code, expires = _new_enrolment(node, officer)
     s.execute(update(AuthSession).where(AuthSession.officer_id == officer.id,
                                         AuthSession.ended_at.is_(None)).values(ended_at=now))
+    # a reset answers a lost or stolen credential: the officer's API tokens go with it
+    revoked = s.execute(update(ApiToken).where(ApiToken.officer_id == officer.id,
+                                               ApiToken.revoked_at.is_(None))
+                        .values(revoked_at=now)).rowcount
     node.record(s, actor=by.actor, action=Action.OFFICER_ENROLMENT_RESET,
-                object=f"officer:{username}", detail={"enrolment_expires_at": expires.isoformat()},
+                object=f"officer:{username}", detail={"enrolment_expires_at": expires.isoformat(),
+                                                      "tokens_revoked": revoked},
                 credential=by.audit_credential)
     return NewOfficer(officer, code, expires)
 

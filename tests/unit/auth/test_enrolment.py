@@ -133,10 +133,15 @@ def test_reset_ends_the_login_and_issues_a_new_code(client: TestClient, node: No
     r = client.post("/auth/login", json={"username": "garcia", "password": o.password,
                                          "totp": o.code(node)})
     session = {"Authorization": f"Bearer {r.json()['token']}"}
+    t = client.post("/api/v1/tokens", headers=session, json={"roles": ["officer"], "days": 5})
+    assert t.status_code == 201, t.text
+    machine = {"Authorization": f"Bearer {t.json()['token']}"}
+    assert client.get("/api/v1/me", headers=machine).status_code == 200
     reset = client.post("/api/v1/officers/garcia/enrolment", headers=admin)
     assert reset.status_code == 200, reset.text
     assert reset.json()["enrolled_at"] is None and "totp_secret" not in reset.json()
     assert client.get("/api/v1/me", headers=session).status_code == 401  # its sessions ended
+    assert client.get("/api/v1/me", headers=machine).status_code == 401  # and its API tokens
     clock.advance(timedelta(seconds=30))
     r = client.post("/auth/login", json={"username": "garcia", "password": o.password,
                                          "totp": o.code(node)})
