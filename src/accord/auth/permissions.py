@@ -36,14 +36,15 @@ _CASEWORK = {
 
 _ADMINISTRATION = {
     Permission.AGENCIES_READ, Permission.OFFICERS_READ, Permission.OFFICERS_WRITE,
-    Permission.TOKENS_MANAGE, Permission.PEERS_READ, Permission.PEERS_WRITE,
+    Permission.TOKENS_MANAGE, Permission.PEERS_READ,
     Permission.KEYS_READ, Permission.KEYS_WRITE, Permission.AGREEMENTS_READ,
     Permission.POLICY_EXPLAIN,
 }
 
-# An admin and a node-admin hold the same permissions; what differs is whom they act on:
-# an admin only on its own agency's officers and keys, a node-admin on every agency of the
-# node (Principal.require_agency). Neither grants a clearance above its own.
+# An admin and a node-admin hold the same permissions but one; what differs is whom they act
+# on: an admin only on its own agency's officers and keys, a node-admin on every agency of
+# the node (Principal.require_agency). Neither grants a clearance above its own. Pinning or
+# refreshing a peer is trust for the whole node, so only a node-admin may (peers:write).
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OFFICER: frozenset(_EVERYONE | _CASEWORK),
     Role.ANALYST: frozenset(_EVERYONE | _CASEWORK),
@@ -57,7 +58,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.OFFICERS_READ,
     }),
     Role.ADMIN: frozenset(_EVERYONE | _ADMINISTRATION),
-    Role.NODE_ADMIN: frozenset(_EVERYONE | _ADMINISTRATION),
+    Role.NODE_ADMIN: frozenset(_EVERYONE | _ADMINISTRATION | {Permission.PEERS_WRITE}),
 }
 
 

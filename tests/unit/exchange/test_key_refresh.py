@@ -197,7 +197,7 @@ def test_revocation_and_retirement_reach_the_peer(world: World) -> None:
 
 @pytest.fixture
 def admin_client(world: World) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    admin = make_officer(world.es, "root", agency="ES-PN", roles=["admin"], clearance="H1")
+    admin = make_officer(world.es, "root", agency="ES-PN", roles=["node-admin"], clearance="H1")
     with TestClient(create_app(world.es, background=False)) as client:
         r = client.post("/auth/login", json={"username": admin.username, "password": admin.password,
                                              "totp": admin.code(world.es)})
@@ -217,3 +217,19 @@ def test_refresh_route(world: World, admin_client: tuple[TestClient, dict[str, s
     assert world.transport.fetched == [FR_URL]
     r = client.post("/api/v1/peers/xx-node/refresh", headers=auth)
     assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_only_a_node_admin_pins_or_refreshes_peers(world: World) -> None:
+    """A peer is trusted by the whole node: an agency's admin may not pin or refresh one."""
+    admin = make_officer(world.es, "agency-admin", agency="ES-PN", roles=["admin"], clearance="H1")
+    with TestClient(create_app(world.es, background=False)) as client:
+        r = client.post("/auth/login", json={"username": admin.username, "password": admin.password,
+                                             "totp": admin.code(world.es)})
+        auth = {"Authorization": f"Bearer {r.json()['token']}"}
+        r = client.post("/api/v1/peers/fr-node/refresh", headers=auth)
+        assert r.status_code == 403 and r.json()["permission"] == "peers:write"
+        r = client.post("/api/v1/peers", headers=auth,
+                        json={"url": FR_URL, "fingerprint": "00" * 32})
+        assert r.status_code == 403
+        assert client.get("/api/v1/peers", headers=auth).status_code == 200  # reading stays
+    assert world.transport.fetched == []
