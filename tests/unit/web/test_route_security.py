@@ -18,6 +18,7 @@ from accord.auth.permissions import Permission, roles_granting
 from accord.bootstrap import Node
 from accord.parties.domain import Role
 from accord.web.app import create_app
+from accord.web.openapi import permission_of, walk_routes
 from tests.factories.officers import make_officer
 
 # Permissions every role holds: one's own profile and API tokens, and explaining a policy
@@ -26,36 +27,13 @@ from tests.factories.officers import make_officer
 UNIVERSAL = {Permission.SELF_READ, Permission.TOKENS_OWN, Permission.POLICY_EXPLAIN}
 
 
-def _permission_of(route: APIRoute) -> Permission | None:
-    stack = list(route.dependant.dependencies)
-    while stack:
-        dep = stack.pop()
-        perm = getattr(dep.call, "permission", None)
-        if isinstance(perm, Permission):
-            return perm
-        stack.extend(dep.dependencies)
-    return None
-
-
 def _fill(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "x1", path)
 
 
-def _walk(routes: list[Any]) -> list[APIRoute]:
-    """APIRoutes, also inside included routers (FastAPI wraps those)."""
-    found: list[APIRoute] = []
-    for r in routes:
-        if isinstance(r, APIRoute):
-            found.append(r)
-        inner = getattr(r, "original_router", None)
-        if inner is not None:
-            found.extend(_walk(list(inner.routes)))
-    return found
-
-
 def _api_routes(app: Any) -> list[tuple[str, str, APIRoute]]:
     schema = app.openapi()
-    routes = {(r.path, m): r for r in _walk(list(app.routes)) for m in r.methods}
+    routes = {(r.path, m): r for r in walk_routes(app.routes) for m in r.methods}
     found = []
     for path, ops in schema["paths"].items():
         if not path.startswith("/api/v1"):
@@ -69,7 +47,7 @@ def test_every_api_route_declares_a_permission(node: Node) -> None:
     app = create_app(node, background=False)
     routes = _api_routes(app)
     assert len(routes) >= 10
-    missing = [f"{m} {p}" for m, p, r in routes if _permission_of(r) is None]
+    missing = [f"{m} {p}" for m, p, r in routes if permission_of(r) is None]
     assert not missing, f"routes without a permission check: {missing}"
 
 
@@ -89,7 +67,7 @@ def test_every_api_route_is_401_without_credentials_and_403_for_other_roles(node
         r = client.request(method, url)
         assert r.status_code == 401, f"{method} {path} answered {r.status_code} without credentials"
         assert r.headers["content-type"].startswith("application/problem+json")
-        permission = _permission_of(route)
+        permission = permission_of(route)
         assert permission is not None
         outsiders = [role for role in Role if role not in roles_granting(permission)]
         if not outsiders:
