@@ -28,6 +28,7 @@ class Action(StrEnum):
     KEY_CREATED = "node:key:created"
     KEY_ROTATED = "node:key:rotated"
     KEY_REVOKED = "node:key:revoked"
+    KEY_RESEALED = "node:key:resealed"
     PEER_PINNED = "node:peer:pinned"
     PEER_REFUSED = "node:peer:refused"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from accord.audit.tags import Action
 from accord.cli.common import JsonOpt, console, emit_json, node_of, run
 from accord.parties import services as parties
 from accord.parties.keys import KeyStore
@@ -49,8 +50,13 @@ def reseal(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     their ids and the passphrase stay the same. Safe to run again: sealed files are skipped.
     """
     def _do() -> None:
-        with node_of(ctx) as node, node.read() as s:
-            kids = node.keys.reseal(s)
+        with node_of(ctx) as node:
+            with node.read() as s:
+                kids = node.keys.reseal(s)
+            if kids:
+                with node.uow() as s:
+                    node.record(s, actor="cli", action=Action.KEY_RESEALED, object="keys",
+                                detail={"keys": kids}, credential="cli")
         if as_json:
             emit_json({"resealed": kids})
         else:

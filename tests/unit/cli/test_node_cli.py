@@ -139,6 +139,9 @@ def test_keys_reseal_rewrites_old_key_files(data_dir: Path) -> None:
         assert load_private_key(path, passphrase).private_bytes_raw() == raw[path]
     code, out = cli(data_dir, "keys", "reseal", "--json")
     assert code == 0 and json.loads(out)["resealed"] == []
+    code, out = cli(data_dir, "audit", "show", "--action", "node:key:resealed", "--json")
+    assert code == 0, out
+    assert [len(e["detail"]["keys"]) for e in json.loads(out)] == [2]  # one entry, for the one run
 
 
 def test_production_init_refuses_secrets_in_the_data_folder_and_makes_nothing(tmp_path: Path) -> None:
