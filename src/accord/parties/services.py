@@ -236,9 +236,9 @@ def reset_enrolment(node: Node, s: Session, *, username: str, by: By) -> NewOffi
     s.execute(update(AuthSession).where(AuthSession.officer_id == officer.id,
                                         AuthSession.ended_at.is_(None)).values(ended_at=now))
     # a reset answers a lost or stolen credential: the officer's API tokens go with it
-    revoked = s.execute(update(ApiToken).where(ApiToken.officer_id == officer.id,
-                                               ApiToken.revoked_at.is_(None))
-                        .values(revoked_at=now)).rowcount
+    revoked = len(s.execute(update(ApiToken).where(ApiToken.officer_id == officer.id,
+                                                   ApiToken.revoked_at.is_(None))
+                            .values(revoked_at=now).returning(ApiToken.id)).all())
     node.record(s, actor=by.actor, action=Action.OFFICER_ENROLMENT_RESET,
                 object=f"officer:{username}", detail={"enrolment_expires_at": expires.isoformat(),
                                                       "tokens_revoked": revoked},
