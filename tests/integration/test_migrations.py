@@ -6,26 +6,12 @@ the models have and the migrations lack (or the other way round) fails here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from accord import migrations
 from accord.db import make_engine
 from accord.tables import metadata
-from tests.conftest import BACKENDS, empty_pg_schema
-
-
-@pytest.fixture(params=BACKENDS)
-def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrated.db'}"
-        return
-    with empty_pg_schema("mig") as url:
-        yield url
 
 
 def test_upgrade_head_matches_the_models(empty_db: str) -> None:

@@ -14,9 +14,9 @@ from accord.bootstrap import Node, build_node
 from accord.clock import ManualClock
 from accord.db import make_engine
 from accord.lifecycle import AgencySpec, initialise
-from accord.parties import services as parties
 from accord.tables import metadata
 from tests.conftest import make_settings
+from tests.factories.peers import pin
 
 
 def fill(node: Node, clock: ManualClock, n: int = 20, *, actor: str = "ES-PN/garcia") -> int:
@@ -32,15 +32,6 @@ def fill(node: Node, clock: ManualClock, n: int = 20, *, actor: str = "ES-PN/gar
 def checkpoint(node: Node) -> int:
     with node.uow() as s:
         return node.audit.checkpoint(s, at=node.now()).size
-
-
-def pin(a: Node, b: Node) -> None:
-    """``a`` pins ``b`` (its signed descriptor fetched in-process)."""
-    with b.read() as s:
-        descriptor = parties.node_descriptor(b, s)
-    with a.uow() as s:
-        parties.add_peer(a, s, url=b.settings.base_url, expected_fingerprint=descriptor["fingerprint"],
-                         fetch=lambda _url: descriptor, actor="test")
 
 
 @pytest.fixture

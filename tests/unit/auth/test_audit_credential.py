@@ -3,11 +3,8 @@ written before migration 0004 (and entries of the node itself) hash as they alwa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from accord import migrations
@@ -15,7 +12,6 @@ from accord.audit.services import EntryIn, entry_bytes
 from accord.crypto.canonical import canonical_json
 from accord.crypto.merkle import leaf_hash
 from accord.db import UTCDateTime, make_engine
-from tests.conftest import BACKENDS, empty_pg_schema
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -43,15 +39,6 @@ def test_a_credential_is_part_of_the_leaf() -> None:
     leaves = {leaf_hash(entry_bytes(3, AT, e)) for e in (plain, by_session, by_token)}
     assert len(leaves) == 3
     assert b'"credential":"session:0123456789ab"' in entry_bytes(3, AT, by_session)
-
-
-@pytest.fixture(params=BACKENDS)
-def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrated.db'}"
-        return
-    with empty_pg_schema("cred") as url:
-        yield url
 
 
 def test_migration_0004_keeps_old_entries_and_officers(empty_db: str) -> None:

@@ -30,6 +30,7 @@ from accord.parties.domain import Handling, parse_roles
 from accord.tables import metadata
 from tests.conftest import make_settings
 from tests.factories.officers import make_officer
+from tests.factories.peers import pin
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "examples" / "agreements"
@@ -58,15 +59,6 @@ def make_peer_node(base: Path, clock: ManualClock, *, country: str, node_id: str
     initialise(node, agencies, migrate=False)
     install_agreements(node)
     return node
-
-
-def pin(a: Node, b: Node) -> None:
-    """``a`` pins ``b`` (fetching ``b``'s signed descriptor in-process)."""
-    with b.uow() as s:
-        descriptor = parties.node_descriptor(b, s)
-    with a.uow() as s:
-        parties.add_peer(a, s, url=b.settings.base_url, expected_fingerprint=descriptor["fingerprint"],
-                         fetch=lambda _url: descriptor, actor="test")
 
 
 def principal_of(node: Node, username: str) -> Principal:
