@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, Field
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 import accord
 from accord.audit.witness import HttpWitnessClient, witness_once
@@ -71,13 +72,15 @@ def _checkpoint_if_grown(node: Node) -> bool:
 
     A read-only look first, so an idle node never takes the write lock for nothing.
     """
-    with node.read() as s:
+    def signed_already(s: Session) -> bool:
         latest = node.audit.latest_checkpoint(s)
-        if latest is not None and node.audit.size(s) == latest.size:
+        return latest is not None and node.audit.size(s) == latest.size
+
+    with node.read() as s:
+        if signed_already(s):
             return False
     with node.uow() as s:
-        latest = node.audit.latest_checkpoint(s)
-        if latest is not None and node.audit.size(s) == latest.size:
+        if signed_already(s):  # another process may have signed in between
             return False
         node.audit.checkpoint(s, at=node.now())
     return True
