@@ -85,8 +85,8 @@ from accord.audit.errors import (
     WitnessUntrusted,
 )
 from accord.audit.models import WitnessAlarm, WitnessedCheckpoint, WitnessState
-from accord.audit.services import WARNING, Finding, VerifyReport
 from accord.audit.tags import Action
+from accord.audit.verify import WARNING, Finding, VerifyReport
 from accord.bootstrap import Node
 from accord.crypto.cosignature import cosign, open_cosignature, split_note
 from accord.crypto.keys import load_public

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from accord.audit.errors import AuditLogDamaged
 from accord.audit.models import WitnessAlarm, WitnessState
-from accord.audit.services import VerifyReport
 from accord.audit.tags import Action
+from accord.audit.verify import VerifyReport
 from accord.audit.witness import (
     HttpWitnessClient,
     check_witnesses,

@@ -32,7 +32,8 @@ from sqlalchemy.orm import Session
 
 from accord.audit.errors import AuditLogDamaged
 from accord.audit.models import AuditEntry, Checkpoint, LogHead
-from accord.audit.services import EntryIn, VerifyReport, entry_bytes
+from accord.audit.services import EntryIn, entry_bytes
+from accord.audit.verify import VerifyReport
 from accord.audit.witness import InMemoryWitnessClient, check_witnesses, witness_once
 from accord.bootstrap import Node, build_node
 from accord.clock import ManualClock
