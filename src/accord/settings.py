@@ -93,7 +93,8 @@ class Settings(BaseSettings):
 
     # exchange (messages between agencies): outbox delivery and envelope limits
     exchange_retry_base_seconds: float = Field(default=1.0, gt=0)
-    exchange_retry_max_seconds: float = Field(default=300.0, gt=0)
+    # backoff cap: a peer that comes back is tried again within this long (plus the idle poll)
+    exchange_retry_max_seconds: float = Field(default=5.0, gt=0)
     exchange_dead_letter_after_seconds: float = Field(default=86400.0, gt=0)
     exchange_envelope_max_bytes: int = Field(default=4 * 1024 * 1024, ge=4096)
     exchange_envelope_ttl_seconds: float = Field(default=7 * 86400.0, gt=0)
