@@ -3,8 +3,15 @@
 Everything Accord signs or hashes is first turned into canonical JSON, so two
 nodes that hold the same JSON value produce the same bytes: keys sorted by
 UTF-16 code units, no insignificant whitespace, numbers in the ECMAScript
-shortest round-trip form, strings escaped minimally. The serialisation itself is
-the ``rfc8785`` package; nothing here re-implements it.
+shortest round-trip form, strings escaped minimally. The serialisation is the
+``rfc8785`` package's, with one fast path: a value made only of objects whose keys
+lie below U+D800, arrays, strings, booleans, null and integers within
+±(2**53 - 1) — every envelope, receipt and audit entry — is written by the
+standard library's C encoder with sorted keys, which produces the very same bytes
+for that subset (code-point order equals UTF-16 order below the surrogates, the
+escaping rules are the same, integers print the same). Anything else — a float, a
+key with a character past U+FFFF, an unsupported type — goes to ``rfc8785``
+(``tests/unit/crypto/test_canonical_fast.py`` checks the two agree).
 
 Values outside the JSON data model that RFC 8785 cannot represent exactly raise
 :class:`ValueError` (``rfc8785.CanonicalizationError``): integers beyond
@@ -36,7 +43,38 @@ def canonical_json(obj: Any) -> bytes:
 
     Raises :class:`ValueError` when ``obj`` has no exact canonical form.
     """
+    if _plain(obj, 0):
+        try:
+            return _FAST.encode(obj).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: rfc8785 raises its own error
+            pass
     return rfc8785.dumps(obj)
+
+
+_FAST = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                         allow_nan=False, check_circular=True)
+_MAX_DEPTH = 200  # deeper values take the slow path (and its own recursion limits)
+
+
+def _plain(value: Any, depth: int) -> bool:
+    """Is ``value`` in the subset where the C encoder's output is RFC 8785's?"""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+    if depth > _MAX_DEPTH:
+        return False
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not (key.isascii() or max(key) < "\ud800"):
+                return False
+            if not _plain(item, depth + 1):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        return all(_plain(item, depth + 1) for item in value)
+    return False
 
 
 def sha256_hex(data: bytes) -> str:
