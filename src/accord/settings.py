@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     # at most one automatic key refresh per peer in this many seconds (an unknown sender key
     # on an envelope, or an unknown key on a receipt, triggers one)
     exchange_peer_refresh_min_seconds: float = Field(default=60.0, ge=0)
+    # every peer's descriptor is fetched again at least this often (a revocation on the peer
+    # is learnt within it); each wait is shortened by a random part of up to the jitter share
+    exchange_peer_refresh_seconds: float = Field(default=300.0, gt=0)
+    exchange_peer_refresh_jitter: float = Field(default=0.1, ge=0, lt=1)
     # unauthenticated rejected envelopes: at most one audit entry per (reason, source) per window
     exchange_rejection_audit_window_seconds: float = Field(default=60.0, gt=0)
     exchange_rejection_audit_max_sources: int = Field(default=1000, ge=1)

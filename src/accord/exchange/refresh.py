@@ -37,7 +37,7 @@ from accord.parties.models import Agency, KeyRecord, Peer
 from accord.parties.remote import fetch_descriptor
 from accord.parties.services import Fetch, refresh_peer_now
 
-__all__ = ["learn_key", "peer_fetch_of", "set_peer_fetch"]
+__all__ = ["learn_key", "peer_fetch_of", "peer_lock", "set_peer_fetch"]
 
 log = logging.getLogger("accord.exchange")
 FETCH_KEY = "exchange.peer_fetch"
@@ -87,6 +87,12 @@ def _limiter(node: Node) -> _Limiter:
         if not isinstance(limiter, _Limiter):
             limiter = node.extras[_LIMITER_KEY] = _Limiter()
         return limiter
+
+
+def peer_lock(node: Node, peer_id: str) -> threading.Lock:
+    """The lock this process holds while refreshing ``peer_id`` (one refresh of a peer at a
+    time per process, whoever asks: an envelope, a receipt, the periodic refresher)."""
+    return _limiter(node).lock(peer_id)
 
 
 def _known(node: Node, kid: str) -> bool:

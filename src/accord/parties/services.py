@@ -368,7 +368,7 @@ class PeerRefresh:
 
 
 def refresh_peer(node: Node, s: Session, *, node_id: str, fetch: Fetch, actor: str,
-                 credential: str = "") -> PeerRefresh:
+                 credential: str = "", audit_unchanged: bool = True) -> PeerRefresh:
     """Learn a pinned peer's current keys from its signed descriptor.
 
     The descriptor is fetched from the peer's stored base URL and must be signed
@@ -382,10 +382,17 @@ def refresh_peer(node: Node, s: Session, *, node_id: str, fetch: Fetch, actor: s
     ``s`` before the error is raised, with nothing else written, so a caller
     that commits after catching it keeps the entry (:func:`refresh_peer_now`).
 
+    A refresh that learnt nothing (no key new, none changed) is audited only
+    with ``audit_unchanged`` (a periodic refresh passes False, so the log holds
+    what changed, not every poll). The peer's row is locked for the transaction
+    (``FOR UPDATE`` on PostgreSQL; SQLite has one writer anyway), so refreshes of
+    one peer by several processes of a node take turns and the later one finds
+    nothing left to learn.
+
     ``fetch`` is called inside the caller's transaction; to keep the network
     out of it, use :func:`refresh_peer_now`.
     """
-    peer = s.get(Peer, node_id)
+    peer = s.get(Peer, node_id, with_for_update=True)
     if peer is None:
         raise NotFound(f"no peer {node_id} is pinned")
     url = peer.base_url
@@ -411,14 +418,15 @@ def refresh_peer(node: Node, s: Session, *, node_id: str, fetch: Fetch, actor: s
     added, changed = _store_peer_keys(s, descriptor, now)
     peer.descriptor, peer.refreshed_at = descriptor, now
     s.flush()
-    node.record(s, actor=actor, action=Action.PEER_REFRESHED, object=f"peer:{node_id}",
-                detail={"url": url, "fingerprint": peer.fingerprint, "added": added,
-                        "changed": changed}, credential=credential)
+    if added or changed or audit_unchanged:
+        node.record(s, actor=actor, action=Action.PEER_REFRESHED, object=f"peer:{node_id}",
+                    detail={"url": url, "fingerprint": peer.fingerprint, "added": added,
+                            "changed": changed}, credential=credential)
     return PeerRefresh(peer, added, changed)
 
 
 def refresh_peer_now(node: Node, *, node_id: str, fetch: Fetch, actor: str,
-                     credential: str = "") -> PeerRefresh:
+                     credential: str = "", audit_unchanged: bool = True) -> PeerRefresh:
     """:func:`refresh_peer` with the network outside any transaction.
 
     Reads the peer's address (read-only), fetches its descriptor with no
@@ -437,7 +445,8 @@ def refresh_peer_now(node: Node, *, node_id: str, fetch: Fetch, actor: str,
     with node.uow() as s:
         try:
             result = refresh_peer(node, s, node_id=node_id, fetch=lambda _url: descriptor,
-                                  actor=actor, credential=credential)
+                                  actor=actor, credential=credential,
+                                  audit_unchanged=audit_unchanged)
         except AccordError as exc:  # audited in this transaction, which still commits
             refused = exc
     if refused is not None:

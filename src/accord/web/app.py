@@ -20,6 +20,7 @@ from accord.audit.witness import HttpWitnessClient, witness_once
 from accord.bootstrap import Node
 from accord.clock import OffsetClock
 from accord.errors import AccordError, NotFound
+from accord.exchange.peer_refresher import PeerRefresher
 from accord.exchange.transport import HttpTransport
 from accord.exchange.worker import WORKER_KEY, DeliveryWorker
 from accord.web import federation, openapi, problems
@@ -123,7 +124,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks = ([asyncio.create_task(_checkpointer(node)), asyncio.create_task(_witnessing(node))]
                  if background else [])
-        worker = None
+        worker = refresher = None
         if background:
             st = node.settings
             worker = DeliveryWorker(node, transport=HttpTransport(
@@ -131,11 +132,17 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
                 max_connections=st.exchange_worker_concurrency))
             node.extras[WORKER_KEY] = worker
             worker.start()
+            # each peer's descriptor fetched again every exchange_peer_refresh_seconds, so a
+            # revocation on a peer is learnt in bounded time (safe in every process of a node)
+            refresher = PeerRefresher(node)
+            refresher.start()
         try:
             yield
         finally:
             for task in tasks:
                 task.cancel()
+            if refresher is not None:
+                await asyncio.to_thread(refresher.stop)
             if worker is not None:
                 await asyncio.to_thread(worker.stop)
                 node.extras.pop(WORKER_KEY, None)
