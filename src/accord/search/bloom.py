@@ -173,6 +173,7 @@ class FieldSpec:
     thresholds: tuple[float, float, float, float] = (0.97, 0.85, 0.7, 0.5)
     m: tuple[float, ...] = ()
     u: tuple[float, ...] = ()
+    _weights: tuple[float, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.size % 8 or not 64 <= self.size <= 8192:
@@ -185,6 +186,8 @@ class FieldSpec:
             object.__setattr__(self, "u", _default_u(self.kind))
         if len(self.m) != len(LEVELS) or len(self.u) != len(LEVELS):
             raise ValidationFailed(f"field {self.name}: m and u need one probability per level", field="m")
+        object.__setattr__(self, "_weights", tuple(
+            math.log2(max(m, 1e-6) / max(u, 1e-6)) for m, u in zip(self.m, self.u, strict=True)))
 
     def level(self, similarity: float) -> int:
         for i, lowest in enumerate(self.thresholds):
@@ -194,7 +197,7 @@ class FieldSpec:
 
     def weights(self) -> tuple[float, ...]:
         """``log2(m/u)`` per level, with probabilities floored at 1e-6 so no level is infinite."""
-        return tuple(math.log2(max(m, 1e-6) / max(u, 1e-6)) for m, u in zip(self.m, self.u, strict=True))
+        return self._weights
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +227,7 @@ class BloomScheme:
     balanced: bool = True
     prior: float = 1e-4
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
+    _id: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.fields]
@@ -234,13 +238,14 @@ class BloomScheme:
             for fname, _ in rule.parts:
                 if fname not in self._index:
                     raise ValidationFailed(f"blocking rule {rule.name} names unknown field {fname}", field="blocking")
+        text = repr((self.balanced, [(f.name, f.kind, f.size, f.hashes) for f in self.fields],
+                     [(r.name, r.parts, r.unordered) for r in self.blocking]))
+        object.__setattr__(self, "_id", hashlib.sha256(text.encode()).digest()[:4])
 
     @property
     def scheme_id(self) -> bytes:
         """4 bytes naming what both sides must share: fields, their kinds, sizes, hashes, balancing, rules."""
-        text = repr((self.balanced, [(f.name, f.kind, f.size, f.hashes) for f in self.fields],
-                     [(r.name, r.parts, r.unordered) for r in self.blocking]))
-        return hashlib.sha256(text.encode()).digest()[:4]
+        return self._id
 
     def position(self, name: str) -> int:
         return self._index[name]
