@@ -92,7 +92,7 @@ FieldValue = str | Sequence[str] | date | None
 #: Levels of agreement of one field, best first; ``missing`` has weight 0 and is not among them.
 LEVELS: Final = ("exact", "close", "fuzzy", "weak", "different")
 STRONG_AT: Final = 0.9
-POSSIBLE_AT: Final = 0.5
+POSSIBLE_AT: Final = 0.2  # as the clear matcher (accord.search.matcher.POSSIBLE)
 MIN_SECRET_BYTES: Final = 32
 _FORMAT: Final = 1
 _BLOCK_BYTES: Final = 8
