@@ -19,14 +19,16 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from accord.agreements import Registry, load_registry
 from accord.auth.domain import Operator
 from accord.bootstrap import Node, build_node
-from accord.errors import ConfigurationError
+from accord.errors import AccordError, ConfigurationError
 from accord.lifecycle import AgencySpec, init_node
 from accord.parties import services as parties
 from accord.parties.domain import check_country
@@ -51,6 +53,9 @@ DEMO_PASSWORD_SUFFIX = "-demo-password"
 # The demo is the node operator: it creates and enrols its officers at once, so it can
 # print their logins (a real officer enrols with a one-time code; see docs/operations.md).
 DEMO = Operator("demo")
+# The sample agreements of the source tree (models of EU instruments and ES/FR/MA
+# bilateral ones): what ``accord demo --no-scenario`` installs, so its nodes can exchange.
+SAMPLE_AGREEMENTS = Path(__file__).resolve().parents[2] / "examples" / "agreements"
 
 
 def agencies_for(country: str) -> list[AgencySpec]:
@@ -303,6 +308,69 @@ def install_agreements(target: Path, source: Path) -> int:
     return count
 
 
+def _has_agreements(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.glob("*.y*ml"))
+
+
+def install_sample_agreements(nodes: list[DemoNode], say: Say = print,
+                              source: Path = SAMPLE_AGREEMENTS) -> list[tuple[str, str]]:
+    """Give every node without agreements the sample ones (``--no-scenario``) and say what is
+    still missing. Returns the pairs of countries whose nodes cannot exchange (some node of
+    the pair has no agreement naming both, or none it can read).
+
+    A node that holds agreement files already keeps them (an operator's own, or those of an
+    earlier run). Without the samples (Accord installed without its source tree) nothing
+    is installed, and the message says how to add agreements: with no agreement every
+    flow between countries is refused.
+    """
+    bare = [dn for dn in nodes if not _has_agreements(dn.data_dir / "agreements")]
+    if bare and not _has_agreements(source):
+        say(f"no sample agreements found ({source} is part of Accord's source tree): "
+            f"{', '.join(dn.node_id for dn in bare)} hold(s) no agreement, so every message "
+            "between countries will be refused. Add agreements: run accord demo with "
+            "--agreements DIR (a folder of agreement YAML files, see docs/agreements.md), or "
+            "copy them into each node's agreements folder "
+            f"({bare[0].data_dir / 'agreements'}, …); they are read within seconds.")
+        return [(a.country, b.country) for a, b in combinations(nodes, 2)
+                if a in bare or b in bare]
+    for dn in bare:
+        install_agreements(dn.data_dir / "agreements", source)
+    if bare:
+        say(f"installed the sample agreements ({source}) into "
+            f"{', '.join(dn.node_id for dn in bare)}")
+    registries = {dn.node_id: _read_agreements(dn, say) for dn in nodes}
+    uncovered = []
+    for a, b in combinations(nodes, 2):
+        unread = [dn for dn in (a, b) if registries[dn.node_id] is None]
+        lacking = [dn.node_id for dn in (a, b)
+                   if dn not in unread and not _covers(registries[dn.node_id], a, b)]
+        if unread or lacking:
+            uncovered.append((a.country, b.country))
+        if lacking:
+            say(f"no agreement between {a.country} and {b.country} in the agreements of "
+                f"{' and '.join(lacking)}: messages between them will be refused (add one with "
+                f"--agreements DIR, see docs/agreements.md)")
+    return uncovered
+
+
+def _read_agreements(dn: DemoNode, say: Say) -> Registry | None:
+    try:
+        return load_registry(dn.data_dir / "agreements")
+    except AccordError as exc:
+        say(f"the agreements of {dn.node_id} cannot be read ({exc.slug}): every message "
+            f"between countries will be refused; check them with "
+            f"accord agreements validate {dn.data_dir / 'agreements'}")
+        return None
+
+
+def _covers(registry: Registry | None, a: DemoNode, b: DemoNode) -> bool:
+    """Does an agreement name both countries, or agencies of both (a joint team's)?"""
+    if registry is None:
+        return False
+    refs = [[dn.country, *sorted({lg.agency for lg in dn.logins})] for dn in (a, b)]
+    return any(registry.between(x, y) for x in refs[0] for y in refs[1])
+
+
 def restart_node(dn: DemoNode, log_dir: Path) -> None:
     """Start a node process again (after it stopped or was killed) and wait for it."""
     _start(dn, log_dir)
@@ -328,6 +396,8 @@ def start_federation(
         if agreements is not None:
             install_agreements(dn.data_dir / "agreements", agreements)
         nodes.append(dn)
+    if scenario_dir is None:  # the scenario brings its own agreements; otherwise the samples
+        install_sample_agreements(nodes, say)
     try:
         for dn in nodes:
             _start(dn, base / "logs")

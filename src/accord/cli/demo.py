@@ -20,7 +20,12 @@ def demo(
     fresh: Annotated[bool, typer.Option("--fresh", help="Delete the demo data and start over.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic scenario that fills the nodes.")] = 7,
     persons: Annotated[int, typer.Option(help="Persons in the scenario.")] = 2000,
-    no_scenario: Annotated[bool, typer.Option("--no-scenario", help="Start the nodes empty.")] = False,
+    no_scenario: Annotated[bool, typer.Option(
+        "--no-scenario",
+        help="Start the nodes without the synthetic scenario (no records); they get the sample "
+             "agreements of examples/agreements, so messages can be exchanged.")] = False,
+    agreements: Annotated[Path | None, typer.Option(
+        help="A folder of agreement YAML files to install into every node (each run).")] = None,
     as_json: bool = JsonOpt,
 ) -> None:
     """Start a local federation (one node per country) until Ctrl-C."""
@@ -29,6 +34,7 @@ def demo(
     say = (lambda _m: None) if as_json else (lambda m: console.print(f"[dim]{m}[/]"))
     nodes = run(lambda: d.start_federation(base_dir, [c.strip() for c in countries.split(",") if c.strip()],
                                            first_port=first_port, fresh=fresh, say=say,
+                                           agreements=agreements,
                                            scenario=None if no_scenario else d.ScenarioSpec(seed, persons)))
     try:
         _announce(nodes, as_json)
