@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # Connections per process: enough for the request thread pool (40) and the workers.
     database_pool_size: int = Field(default=10, ge=1, le=200)
     database_pool_overflow: int = Field(default=40, ge=0, le=400)
+    # Group commit (accord/commit.py): concurrent message submissions share one transaction
+    # of at most this many units.
+    database_group_commit_max: int = Field(default=64, ge=1, le=1000)
     # `accord serve` stops within this long of SIGTERM or Ctrl-C: half for requests in
     # flight, the rest for the workers; a watchdog ends the process at the limit.
     shutdown_seconds: float = Field(default=8.0, ge=2, le=300)
@@ -100,7 +103,11 @@ class Settings(BaseSettings):
     exchange_envelope_ttl_seconds: float = Field(default=7 * 86400.0, gt=0)
     exchange_worker_poll_seconds: float = Field(default=1.0, gt=0)
     exchange_worker_concurrency: int = Field(default=8, ge=1, le=64)
-    exchange_worker_batch: int = Field(default=64, ge=1, le=1000)
+    exchange_worker_batch: int = Field(default=256, ge=1, le=5000)
+    # envelopes per request to one peer (POST /federation/v1/envelopes/batch); the receiver
+    # refuses larger batches
+    exchange_send_batch: int = Field(default=64, ge=1, le=500)
+    exchange_batch_max_bytes: int = Field(default=16 * 1024 * 1024, ge=65536)
     exchange_http_timeout_seconds: float = Field(default=10.0, gt=0)
     # at most one automatic key refresh per peer in this many seconds (an unknown sender key
     # on an envelope, or an unknown key on a receipt, triggers one)

@@ -24,6 +24,13 @@ refuses to sign or prove anything over it (:class:`AuditLogDamaged`) rather
 than sign a history it did not see; a restarted process starts afresh, and
 then the witnesses (:mod:`accord.audit.witness`) hold it to what they saw.
 
+**Appends may be deferred to the commit.** :meth:`AuditLog.defer` keeps an entry in
+the session and writes it with all the others of the transaction just before it
+commits (one head update and one insert for the lot, the exchange's hot path): the
+entries still land iff the transaction does. A savepoint that is rolled back takes
+its own entries, deferred or not, with it (:meth:`AuditLog.mark` and
+:meth:`AuditLog.rewind`, used by the group commit in :mod:`accord.commit`).
+
 **A damaged log stops audited actions.** An append that finds a row already
 at its index (a row past the head) fails with :class:`AuditLogDamaged` (503),
 logged: the action is not performed unaudited.
@@ -81,8 +88,32 @@ class _Pending:
     crossed_at: datetime | None = None  # set when the appends crossed a checkpoint boundary
 
 
+_DEFERRED = "accord.audit.deferred"
+
+
+@dataclass
+class _Deferred:
+    """Entries to append when the transaction commits, each with its own time."""
+
+    log: AuditLog
+    entries: list[tuple[EntryIn, datetime]]
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Where this transaction's appends stood (:meth:`AuditLog.mark`)."""
+
+    deferred: int
+    leaves: int | None
+
+
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint is released: the root commits later
+        return
+    deferred = session.info.get(_DEFERRED)
+    if isinstance(deferred, _Deferred):
+        deferred.log.flush_deferred(session)
     pending = session.info.get(_PENDING)
     if isinstance(pending, _Pending) and pending.crossed_at is not None:
         at, pending.crossed_at = pending.crossed_at, None
@@ -100,6 +131,7 @@ def _after_commit(session: Session) -> None:
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # the whole transaction ended (rolled back, or committed above)
         session.info.pop(_PENDING, None)
+        session.info.pop(_DEFERRED, None)
 
 
 def _is_duplicate_key(exc: SqlIntegrityError) -> bool:
@@ -131,12 +163,49 @@ class AuditLog:
         commits, in it. A row already at a reserved index (the log is damaged)
         raises :class:`AuditLogDamaged`: the caller's action must not go on unaudited.
         """
-        if not entries:
-            return []
+        return self._append(session, [(e, at) for e in entries])
+
+    def defer(self, session: Session, entry: EntryIn, *, at: datetime) -> None:
+        """Append ``entry`` when the caller's transaction commits (with the others deferred in
+        it, in order): for hot paths that need no index back. The entry lands iff the
+        transaction commits; a failure to write it fails the commit."""
+        # (dropped when the session's transaction ends, committed or not: _after_transaction_end)
+        deferred = session.info.get(_DEFERRED)
+        if not (isinstance(deferred, _Deferred) and deferred.log is self):
+            deferred = session.info[_DEFERRED] = _Deferred(self, [])
+        deferred.entries.append((entry, at))
+
+    def flush_deferred(self, session: Session) -> None:
+        """Write the entries deferred in this transaction now (before reading the log in it)."""
+        deferred = session.info.pop(_DEFERRED, None)
+        if isinstance(deferred, _Deferred) and deferred.log is self and deferred.entries:
+            self._append(session, deferred.entries)
+
+    def mark(self, session: Session) -> Mark:
+        """Where this transaction's appends stand: taken before a savepoint."""
+        deferred = session.info.get(_DEFERRED)
+        pending = self._pending(session)
+        return Mark(len(deferred.entries) if isinstance(deferred, _Deferred) else 0,
+                    len(pending.leaves) if pending is not None else None)
+
+    def rewind(self, session: Session, mark: Mark) -> None:
+        """Forget the appends made since ``mark``, after their savepoint was rolled back (the
+        database took back the rows and the head; this takes back the leaves held in memory)."""
+        deferred = session.info.get(_DEFERRED)
+        if isinstance(deferred, _Deferred):
+            del deferred.entries[mark.deferred:]
+        pending = self._pending(session)
+        if pending is not None:
+            if mark.leaves is None:
+                session.info.pop(_PENDING, None)
+            else:
+                del pending.leaves[mark.leaves:]
+
+    def _append(self, session: Session, entries: Sequence[tuple[EntryIn, datetime]]) -> list[int]:
         start = self._reserve(session, len(entries))
         rows: list[dict[str, Any]] = []
         leaves: list[bytes] = []
-        for offset, e in enumerate(entries):
+        for offset, (e, at) in enumerate(entries):
             idx = start + offset
             leaf = leaf_hash(entry_bytes(idx, at, e))
             leaves.append(leaf)
@@ -160,7 +229,7 @@ class AuditLog:
         pending = self._track(session, start, leaves)
         every = self.checkpoint_entries
         if pending is not None and every > 0 and end // every > start // every:
-            pending.crossed_at = at  # signed just before this transaction commits
+            pending.crossed_at = entries[-1][1]  # signed just before this transaction commits
         return list(range(start, end))
 
     @staticmethod
@@ -264,6 +333,7 @@ class AuditLog:
         Entries appended earlier in the same transaction are included: the
         checkpoint lands iff they do.
         """
+        self.flush_deferred(session)
         pending = self._pending(session)
         if pending is not None:
             tree = self._sync(session, pending.start)

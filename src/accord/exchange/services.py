@@ -27,7 +27,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -102,6 +102,7 @@ __all__ = [
     "outbox_summary",
     "proof_of",
     "read_message",
+    "receive_batch",
     "receive_envelope",
     "rejection_ledger",
     "reply",
@@ -119,15 +120,19 @@ T = TypeVar("T")
 
 
 def audited(node: Node, *, actor: str, obj: str, fn: Callable[[Session], T],
-            credential: str = "") -> T:
+            credential: str = "", grouped: bool = False) -> T:
     """Run ``fn`` in one transaction; a refusal or bad input is audited after the rollback.
 
     Services write their audit entries in the caller's transaction, so an
     error would take its entry down with it; this wrapper (used by the routes
     and the command line) writes one ``exchange:message:denied`` (403) or
     ``exchange:message:failed`` (other 4xx) entry in a transaction of its own.
+    ``grouped``: the transaction may be shared with concurrent callers
+    (:meth:`Node.grouped`, group commit; ``fn`` opens no transaction of its own).
     """
     try:
+        if grouped:
+            return node.grouped(fn)
         with node.uow() as s:
             return fn(s)
     except AccordError as exc:
@@ -270,7 +275,7 @@ def _policy(node: Node, s: Session, *, actor: Actor, resource: Resource, purpose
 def _record_verdict(node: Node, s: Session, verdict: Verdict, *, actor: Actor, resource: Resource,
                     purpose: str, by: str, side: str, credential: str = "") -> None:
     """The decision's audit entry, in the format of :meth:`PolicyService.decide_and_record`."""
-    node.record(s, actor=by, action=Action.POLICY_DECISION,
+    node.record_at_commit(s, actor=by, action=Action.POLICY_DECISION,
                 object=f"flow:{actor.agency}->{actor.counterpart}:message", purpose=purpose,
                 basis=verdict.basis_text or (DOMESTIC if verdict.code == DOMESTIC else ""),
                 outcome="allow" if verdict.allowed else "deny",
@@ -364,7 +369,7 @@ def send_message(node: Node, s: Session, principal: Principal, cmd: MessageCreat
                              recipient=known[agency], recipient_pk=rec.id, now=now)
             rec.envelope_id = entry.envelope_id
         states[agency] = rec.state
-    node.record(
+    node.record_at_commit(
         s, actor=principal.actor, action=Action.MESSAGE_SENT, object=f"message:{message_id}",
         purpose=cmd.purpose.value,
         detail={"recipients": states, "categories": msg.categories, "handling": msg.handling,
@@ -465,7 +470,7 @@ def requeue_recipient(node: Node, s: Session, principal: Principal, message_id: 
     dead_at = rec.dead_at
     rec.envelope_id, rec.state = entry.envelope_id, RecipientState.QUEUED.value
     rec.queued_at, rec.sent_at, rec.dead_at = now, None, None
-    node.record(s, actor=principal.actor, action=Action.MESSAGE_REQUEUED,
+    node.record_at_commit(s, actor=principal.actor, action=Action.MESSAGE_REQUEUED,
                 object=f"message:{msg.message_id}", purpose=msg.purpose,
                 basis=verdict.basis_text or (DOMESTIC if verdict.code == DOMESTIC else ""),
                 detail={"recipient": agency, "envelope_id": entry.envelope_id,
@@ -509,7 +514,7 @@ def list_messages(
     else:
         stmt = stmt.order_by(Message.created_at.desc(), Message.id.desc())
     rows = list(s.scalars(stmt.limit(max(1, min(limit, 1000))).offset(max(0, offset))))
-    node.record(s, actor=principal.actor, action=Action.MESSAGE_LISTED,
+    node.record_at_commit(s, actor=principal.actor, action=Action.MESSAGE_LISTED,
                 object=f"messages:{principal.agency_id}",
                 detail={"box": box, "case_ref": case_ref, "thread_id": thread_id,
                         "count": len(rows), "message_ids": [m.message_id for m in rows][:100]},
@@ -528,7 +533,7 @@ def read_message(node: Node, s: Session, principal: Principal, message_id: str) 
     if first:
         msg.read_at, msg.read_by = now, principal.actor
         _queue_status(node, s, msg, "read", principal, now)
-    node.record(s, actor=principal.actor, action=Action.MESSAGE_READ, object=obj,
+    node.record_at_commit(s, actor=principal.actor, action=Action.MESSAGE_READ, object=obj,
                 purpose=msg.purpose, detail={"direction": msg.direction, "first_read": first},
                 credential=principal.audit_credential)
     return msg
@@ -550,7 +555,7 @@ def acknowledge(node: Node, s: Session, principal: Principal, message_id: str) -
     if first:
         msg.acknowledged_at, msg.acknowledged_by = now, principal.actor
         _queue_status(node, s, msg, "acknowledged", principal, now)
-    node.record(s, actor=principal.actor, action=Action.MESSAGE_ACKNOWLEDGED, object=obj,
+    node.record_at_commit(s, actor=principal.actor, action=Action.MESSAGE_ACKNOWLEDGED, object=obj,
                 purpose=msg.purpose, detail={"first": first}, credential=principal.audit_credential)
     return msg
 
@@ -675,12 +680,103 @@ def receive_envelope(node: Node, raw: bytes, *, remote: str | None = None,
     except EnvelopeRejected as exc:
         _record_rejection(node, raw, exc, remote=remote)
         raise
+    _publish_urgent(node, received)
+    return received
+
+
+def receive_batch(node: Node, raws: Sequence[bytes], *, remote: str | None = None,
+                  fetch: Fetch | None = None) -> list[Received | AccordError]:
+    """Accept a batch of envelopes from a peer: one answer per envelope, in order.
+
+    Each envelope goes through every check of :func:`receive_envelope` on its own,
+    in a SAVEPOINT of one shared transaction: the accepted ones are committed
+    together with their audit entries (one commit, one audit append), a refused
+    one is rolled back alone and answered with its :class:`EnvelopeRejected` (its
+    rejection audited as for a single envelope), so one bad envelope never sinks
+    the batch. Unknown sender keys are learnt (no transaction open) and their
+    envelopes tried once more, as for a single envelope. An unexpected failure of
+    one envelope is answered as an :class:`AccordError` 500 for that envelope
+    (the sender retries it); a failure of the commit raises, and the sender
+    retries the whole batch (the receiver's store is keyed by envelope id, so a
+    retried envelope that did land is answered with its original receipt).
+    """
+    results: list[Received | AccordError | None] = [None] * len(raws)
+    max_bytes = node.settings.exchange_envelope_max_bytes
+    todo: list[tuple[int, bytes, str]] = []
+    for i, raw in enumerate(raws):
+        try:
+            if len(raw) > max_bytes:
+                raise EnvelopeTooLarge(f"envelope is {len(raw)} bytes, the limit is {max_bytes}",
+                                       size=len(raw), limit=max_bytes)
+            todo.append((i, raw, envelope_id(raw, max_bytes=max_bytes)))
+        except EnvelopeRejected as exc:
+            results[i] = exc
+    unknown = _receive_group(node, todo, results)
+    if unknown:
+        learnt: dict[tuple[str, str], bool] = {}
+        for _, raw, _ in unknown:
+            claimed = _claimed_key(raw)
+            if claimed not in learnt:
+                learnt[claimed] = learn_key(node, agency=claimed[0], kid=claimed[1], fetch=fetch)
+        _receive_group(node, [u for u in unknown if learnt[_claimed_key(u[1])]], results)
+    answers: list[Received | AccordError] = []
+    for i, result in enumerate(results):
+        assert result is not None
+        if isinstance(result, EnvelopeRejected):
+            _record_rejection(node, raws[i], result, remote=remote)
+        elif isinstance(result, Received):
+            _publish_urgent(node, result)
+        answers.append(result)
+    return answers
+
+
+def _receive_group(node: Node, items: list[tuple[int, bytes, str]],
+                   results: list[Received | AccordError | None]) -> list[tuple[int, bytes, str]]:
+    """Receive ``items`` in one transaction, a savepoint each; fills ``results`` and returns
+    the items refused for an unknown sender key (to learn it and try again)."""
+    if not items:
+        return []
+    unknown: list[tuple[int, bytes, str]] = []
+    conflicts: list[tuple[int, bytes, str]] = []
+    with node.uow() as s:
+        for item in items:
+            i, raw, env_id = item
+            mark = node.audit.mark(s)
+            savepoint = s.begin_nested()
+            try:
+                results[i] = _receive_in(node, s, raw, env_id)
+                savepoint.commit()
+                continue
+            except UnknownKey as exc:
+                unknown.append(item)
+                results[i] = exc
+            except EnvelopeRejected as exc:
+                results[i] = exc
+            except sa_exc.IntegrityError:  # the same envelope committed concurrently (PostgreSQL)
+                conflicts.append(item)
+            except AccordError as exc:
+                results[i] = exc
+            except Exception as exc:
+                log.error("envelope %s failed on receipt: %s", env_id, type(exc).__name__)
+                results[i] = AccordError(f"the envelope could not be stored ({type(exc).__name__}); "
+                                         "retry later")
+            if savepoint.is_active:
+                savepoint.rollback()
+            node.audit.rewind(s, mark)
+    for i, raw, env_id in conflicts:  # now they are duplicates: answered with their receipt
+        try:
+            results[i] = _receive_once(node, raw, env_id)
+        except AccordError as exc:
+            results[i] = exc
+    return unknown
+
+
+def _publish_urgent(node: Node, received: Received) -> None:
     if received.urgent and received.recipient and not received.duplicate:
         broker_of(node).publish(received.recipient, {
             "event": "urgent-message", "message_id": received.message_id,
             "recipient": received.recipient, "sender": received.sender,
             "handling": received.handling})
-    return received
 
 
 def _receive_once(node: Node, raw: bytes, env_id: str) -> Received:
@@ -698,61 +794,66 @@ def _claimed_key(raw: bytes) -> tuple[str, str]:
 
 
 def _receive(node: Node, raw: bytes, env_id: str) -> Received:
+    with node.uow() as s:
+        return _receive_in(node, s, raw, env_id)
+
+
+def _receive_in(node: Node, s: Session, raw: bytes, env_id: str) -> Received:
+    """Check one envelope and store it, its message and its receipt in the session ``s``."""
     max_bytes = node.settings.exchange_envelope_max_bytes
     digest = sha256_hex(canonical_json(parse_json(raw)))
     _, claimed = _peek(raw)
-    with node.uow() as s:
-        now = node.now()
-        existing = s.get(InboxEntry, env_id)
-        if existing is not None:
-            if existing.envelope_sha256 != digest:
-                raise EnvelopeReplayed(f"envelope id {env_id} was already used by another envelope")
-            node.record(s, actor=f"agency:{existing.sender}", action=Action.ENVELOPE_DUPLICATE,
-                        object=f"envelope:{env_id}",
-                        detail={"recipient": existing.recipient, "received_at":
-                                existing.received_at.isoformat()})
-            return Received(existing.receipt, duplicate=True, recipient=existing.recipient)
-        hosted = list(s.scalars(select(Agency.id).where(Agency.hosted.is_(True)).order_by(Agency.id)))
-        target = next((a for a in claimed if a in hosted), None)
-        if target is None:
-            if not hosted:
-                raise WrongRecipient(f"envelope {env_id} is not addressed to this node")
-            target = hosted[0]  # open_envelope names the wrong recipient after the time checks
-        opened = open_envelope(raw, recipient=target, keys=_Keys(node, s), now=now,
-                               max_bytes=max_bytes)
-        message_pk: int | None = None
-        message_id: str | None = None
-        urgent = False
-        handling = "H0"
-        if opened.content_type == CONTENT_MESSAGE:
-            msg = _accept_message(node, s, opened.payload, sender=opened.sender,
-                                  recipient=opened.recipient, env_id=env_id, now=now)
-            message_pk, message_id = msg.id, msg.message_id
-            urgent, handling = msg.priority == Priority.URGENT.value, msg.handling
-        elif opened.content_type == CONTENT_STATUS:
-            message_id = _accept_status(node, s, opened.payload, sender=opened.sender,
-                                        recipient=opened.recipient, now=now)
-        else:
-            raise PayloadInvalid(f"content type {opened.content_type} is not accepted here")
-        kid, key = node.keys.signing_key(s, opened.recipient)
-        receipt = sign_receipt(
-            envelope_id=env_id, sender=opened.sender, recipient=opened.recipient,
-            content_type=opened.content_type, envelope_sha256=digest,
-            payload_sha256=opened.payload_digest, received_at=now, kid=kid, key=key)
-        s.add(InboxEntry(
-            envelope_id=env_id, recipient=opened.recipient, sender=opened.sender,
-            sender_kid=opened.sender_kid, content_type=opened.content_type,
-            envelope_sha256=digest, signed_header=opened.signed_header,
-            signature=opened.signature, payload_digest=opened.payload_digest,
-            payload_salt=opened.payload_salt, received_at=now, receipt=receipt,
-            message_pk=message_pk,
-        ))
-        node.record(s, actor=f"agency:{opened.sender}", action=Action.ENVELOPE_ACCEPTED,
-                    object=f"envelope:{env_id}",
-                    detail={"recipient": opened.recipient, "content_type": opened.content_type,
-                            "sender_kid": opened.sender_kid, "message_id": message_id,
-                            "payload_sha256": opened.payload_digest})
-        s.flush()
+    now = node.now()
+    existing = s.get(InboxEntry, env_id)
+    if existing is not None:
+        if existing.envelope_sha256 != digest:
+            raise EnvelopeReplayed(f"envelope id {env_id} was already used by another envelope")
+        node.record_at_commit(s, actor=f"agency:{existing.sender}", action=Action.ENVELOPE_DUPLICATE,
+                          object=f"envelope:{env_id}",
+                    detail={"recipient": existing.recipient, "received_at":
+                            existing.received_at.isoformat()})
+        return Received(existing.receipt, duplicate=True, recipient=existing.recipient)
+    hosted = list(s.scalars(select(Agency.id).where(Agency.hosted.is_(True)).order_by(Agency.id)))
+    target = next((a for a in claimed if a in hosted), None)
+    if target is None:
+        if not hosted:
+            raise WrongRecipient(f"envelope {env_id} is not addressed to this node")
+        target = hosted[0]  # open_envelope names the wrong recipient after the time checks
+    opened = open_envelope(raw, recipient=target, keys=_Keys(node, s), now=now,
+                           max_bytes=max_bytes)
+    message_pk: int | None = None
+    message_id: str | None = None
+    urgent = False
+    handling = "H0"
+    if opened.content_type == CONTENT_MESSAGE:
+        msg = _accept_message(node, s, opened.payload, sender=opened.sender,
+                              recipient=opened.recipient, env_id=env_id, now=now)
+        message_pk, message_id = msg.id, msg.message_id
+        urgent, handling = msg.priority == Priority.URGENT.value, msg.handling
+    elif opened.content_type == CONTENT_STATUS:
+        message_id = _accept_status(node, s, opened.payload, sender=opened.sender,
+                                    recipient=opened.recipient, now=now)
+    else:
+        raise PayloadInvalid(f"content type {opened.content_type} is not accepted here")
+    kid, key = node.keys.signing_key(s, opened.recipient)
+    receipt = sign_receipt(
+        envelope_id=env_id, sender=opened.sender, recipient=opened.recipient,
+        content_type=opened.content_type, envelope_sha256=digest,
+        payload_sha256=opened.payload_digest, received_at=now, kid=kid, key=key)
+    s.add(InboxEntry(
+        envelope_id=env_id, recipient=opened.recipient, sender=opened.sender,
+        sender_kid=opened.sender_kid, content_type=opened.content_type,
+        envelope_sha256=digest, signed_header=opened.signed_header,
+        signature=opened.signature, payload_digest=opened.payload_digest,
+        payload_salt=opened.payload_salt, received_at=now, receipt=receipt,
+        message_pk=message_pk,
+    ))
+    node.record_at_commit(s, actor=f"agency:{opened.sender}", action=Action.ENVELOPE_ACCEPTED,
+                object=f"envelope:{env_id}",
+                detail={"recipient": opened.recipient, "content_type": opened.content_type,
+                        "sender_kid": opened.sender_kid, "message_id": message_id,
+                        "payload_sha256": opened.payload_digest})
+    s.flush()
     return Received(receipt, duplicate=False, message_id=message_id,
                     recipient=opened.recipient, urgent=urgent, sender=opened.sender,
                     handling=handling)
@@ -803,7 +904,7 @@ def _accept_message(node: Node, s: Session, data: dict[str, Any], *, sender: str
     )
     s.add(msg)
     s.flush()
-    node.record(s, actor=f"agency:{sender}", action=Action.MESSAGE_RECEIVED,
+    node.record_at_commit(s, actor=f"agency:{sender}", action=Action.MESSAGE_RECEIVED,
                 object=f"message:{payload.message_id}", purpose=payload.purpose.value,
                 basis=decision.basis_text,
                 detail={"recipient": recipient, "envelope_id": env_id,
@@ -834,7 +935,7 @@ def _accept_status(node: Node, s: Session, data: dict[str, Any], *, sender: str,
     moved = advance(RecipientState(rec.state), new)
     if moved:
         rec.state = new.value
-    node.record(s, actor=f"agency:{sender}", action=Action.MESSAGE_STATE,
+    node.record_at_commit(s, actor=f"agency:{sender}", action=Action.MESSAGE_STATE,
                 object=f"message:{status.message_id}",
                 detail={"recipient": sender, "state": new.value, "at": status.at.isoformat(),
                         "by": status.by, "moved": moved})
@@ -924,7 +1025,7 @@ def _record_rejection(node: Node, raw: bytes, exc: EnvelopeRejected, *,
                 actor, resource, purpose, at = inputs
                 _policy(node, s, actor=actor, resource=resource, purpose=purpose,
                         by=f"node:{node.settings.node_id}", side="receiver", at=at)
-            node.record(s, actor=f"agency:{sender}" if sender else "unauthenticated",
+            node.record_at_commit(s, actor=f"agency:{sender}" if sender else "unauthenticated",
                         action=Action.ENVELOPE_REJECTED, object=f"envelope:{env_id or '?'}",
                         outcome="rejected",
                         detail={"reason": exc.reason, "detail": exc.detail[:500],
@@ -957,7 +1058,7 @@ def _write_folded(node: Node, due: list[Folded], now_entry: Folded | None = None
     with node.uow() as s:
         for entry in entries:
             current = entry is now_entry
-            node.record(
+            node.record_at_commit(
                 s, actor="unauthenticated", action=Action.ENVELOPE_REJECTED,
                 object=f"envelope:{env_id or '?'}" if current else f"envelopes:{entry.reason}",
                 outcome="rejected",

@@ -155,10 +155,16 @@ class DeliveryWorker:
         jobs = self._claim()
         if not jobs:
             return 0
-        if self._pool is not None and len(jobs) > 1:
-            deliveries = list(self._pool.map(self._send, jobs))
+        groups = self._batches(jobs)
+        if self._pool is not None and len(groups) > 1:
+            answers = list(self._pool.map(self._send_group, groups))
         else:
-            deliveries = [self._send(job) for job in jobs]
+            answers = [self._send_group(group) for group in groups]
+        sent: dict[int, Delivery] = {}
+        for group, delivered in zip(groups, answers, strict=True):
+            for job, delivery in zip(group, delivered, strict=True):
+                sent[job.outbox_id] = delivery
+        deliveries = [sent[job.outbox_id] for job in jobs]
         self._learn_receipt_keys(jobs, deliveries)
         self._settle(jobs, deliveries)
         return len(jobs)
@@ -197,12 +203,44 @@ class DeliveryWorker:
                 jobs.append(_Job(row.id, row.envelope.encode("utf-8"), route, row.recipient))
             return jobs
 
-    def _send(self, job: _Job) -> Delivery:
-        transport = self.local if job.route.node_id == self.node.settings.node_id else self.transport
+    def _transport(self, route: Route) -> Transport:
+        return self.local if route.node_id == self.node.settings.node_id else self.transport
+
+    def _batches(self, jobs: list[_Job]) -> list[list[_Job]]:
+        """The jobs per destination node, cut into batches of at most ``exchange_send_batch``
+        envelopes and ``exchange_batch_max_bytes`` bytes (one job per batch for a transport
+        that sends one envelope at a time)."""
+        st = self.node.settings
+        by_route: dict[Route, list[_Job]] = {}
+        for job in jobs:
+            by_route.setdefault(job.route, []).append(job)
+        batches: list[list[_Job]] = []
+        for route, routed in by_route.items():
+            if not hasattr(self._transport(route), "send_batch"):
+                batches.extend([job] for job in routed)
+                continue
+            current: list[_Job] = []
+            size = 0
+            for job in routed:
+                if current and (len(current) >= st.exchange_send_batch
+                                or size + len(job.envelope) > st.exchange_batch_max_bytes - 64):
+                    batches.append(current)
+                    current, size = [], 0
+                current.append(job)
+                size += len(job.envelope) + 1
+            if current:
+                batches.append(current)
+        return batches
+
+    def _send_group(self, group: list[_Job]) -> list[Delivery]:
+        route = group[0].route
+        transport = self._transport(route)
         try:
-            return transport.send(job.route, job.envelope)
+            if len(group) == 1:
+                return [transport.send(route, group[0].envelope)]
+            return list(transport.send_batch(route, [job.envelope for job in group]))  # type: ignore[attr-defined]
         except Exception as exc:  # a transport must not raise; if it does, try again later
-            return Delivery(Outcome.RETRY, error=type(exc).__name__)
+            return [Delivery(Outcome.RETRY, error=type(exc).__name__)] * len(group)
 
     def _learn_receipt_keys(self, jobs: list[_Job], deliveries: list[Delivery]) -> None:
         """Refresh the peers whose receipts are signed by keys not known here (before settling,
@@ -275,7 +313,7 @@ class DeliveryWorker:
             if rec.delivered_at is None:
                 rec.delivered_at = now
             rec.receipt = receipt
-        self.node.record(
+        self.node.record_at_commit(
             s, actor=f"node:{self.node.settings.node_id}", action=Action.ENVELOPE_DELIVERED,
             object=f"envelope:{row.envelope_id}",
             detail={"sender": row.sender, "recipient": row.recipient,
@@ -289,7 +327,7 @@ class DeliveryWorker:
         row.state, row.finished_at, row.problem = "rejected", now, problem
         reason = str(problem.get("reason", "rejected"))
         detail = str(problem.get("detail", ""))[:1000]
-        self.node.record(
+        self.node.record_at_commit(
             s, actor=f"node:{self.node.settings.node_id}", action=Action.MESSAGE_REFUSED,
             object=f"envelope:{row.envelope_id}", outcome="rejected",
             detail={"recipient": row.recipient, "content_type": row.content_type,
@@ -310,7 +348,7 @@ class DeliveryWorker:
               ) -> tuple[str, dict[str, Any]] | None:
         now = self.node.now()
         row.state, row.finished_at = "dead", now
-        self.node.record(
+        self.node.record_at_commit(
             s, actor=f"node:{self.node.settings.node_id}", action=Action.MESSAGE_DEAD_LETTER,
             object=f"envelope:{row.envelope_id}", outcome="failed",
             detail={"recipient": row.recipient, "content_type": row.content_type,

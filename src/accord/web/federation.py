@@ -11,6 +11,9 @@ from starlette.concurrency import run_in_threadpool
 from accord.audit import witness
 from accord.audit.errors import WitnessStaleSize
 from accord.audit.schemas import HeldCheckpointPublic
+from accord.crypto.canonical import canonical_json, parse_json
+from accord.crypto.envelope import EnvelopeTooLarge, MalformedEnvelope
+from accord.errors import AccordError
 from accord.exchange import services as exchange
 from accord.parties import services as parties
 from accord.web.deps import NodeDep, ReadSessionDep
@@ -44,6 +47,54 @@ async def receive_envelope(request: Request, node: NodeDep) -> dict[str, Any]:
     received = await run_in_threadpool(exchange.receive_envelope, node, b"".join(chunks),
                                        remote=remote)
     return {"receipt": received.receipt, "duplicate": received.duplicate}
+
+
+@router.post("/envelopes/batch", responses=problem_responses(400, 413), openapi_extra={
+    "requestBody": {"required": True, "description": "``{\"envelopes\": [...]}``: up to "
+                    "exchange_send_batch envelopes to this node (docs/exchange.md), read as raw "
+                    "bytes up to exchange_batch_max_bytes",
+                    "content": {"application/json": {"schema": {"type": "object"}}}}})
+async def receive_batch(request: Request, node: NodeDep) -> dict[str, Any]:
+    """Accept several envelopes at once. Each is checked on its own; the answer lists, in
+    order, each envelope's signed receipt (``{"receipt", "duplicate"}``) or the problem
+    document that refused it (``{"problem"}``). The accepted ones are stored in one transaction."""
+    st = node.settings
+    limit = st.exchange_batch_max_bytes
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():  # stop reading past the limit
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise EnvelopeTooLarge(f"a batch is at most {limit} bytes", size=size, limit=limit)
+    raws = _split_batch(b"".join(chunks), st.exchange_send_batch)
+    remote = request.client.host if request.client else None
+    answers = await run_in_threadpool(exchange.receive_batch, node, raws, remote=remote)
+    return {"results": [
+        {"problem": a.to_problem()} if isinstance(a, AccordError)
+        else {"receipt": a.receipt, "duplicate": a.duplicate}
+        for a in answers]}
+
+
+def _split_batch(body: bytes, most: int) -> list[bytes]:
+    """The envelopes of a batch body, each as canonical JSON bytes (what its digest covers)."""
+    try:
+        doc = parse_json(body)
+    except (ValueError, RecursionError):
+        raise MalformedEnvelope("the batch is not valid JSON") from None
+    envelopes = doc.get("envelopes") if isinstance(doc, dict) else None
+    if not isinstance(envelopes, list) or not envelopes:
+        raise MalformedEnvelope('a batch is {"envelopes": [...]} with at least one envelope')
+    if len(envelopes) > most:
+        raise EnvelopeTooLarge(f"a batch holds at most {most} envelopes", count=len(envelopes),
+                               limit=most)
+    raws: list[bytes] = []
+    for envelope in envelopes:
+        try:
+            raws.append(canonical_json(envelope))
+        except ValueError:
+            raws.append(b"null")  # refused as malformed, on its own
+    return raws
 
 
 # The add-checkpoint call speaks C2SP tlog-witness (plain text, a 409 answered with

@@ -57,7 +57,7 @@ def send(body: MessageCreate, node: NodeDep, principal: MessagesSend) -> SendRes
     result = services.audited(
         node, actor=principal.actor, obj="message:new",
         fn=lambda s: _sent(services.send_message(node, s, principal, body)),
-        credential=principal.audit_credential)
+        credential=principal.audit_credential, grouped=True)
     wake_worker(node)
     return result
 
@@ -155,7 +155,7 @@ def reply(message_id: str, body: ReplyCreate, node: NodeDep, principal: Messages
     result = services.audited(
         node, actor=principal.actor, obj=f"message:{message_id}",
         fn=lambda s: _sent(services.reply(node, s, principal, message_id, body)),
-        credential=principal.audit_credential)
+        credential=principal.audit_credential, grouped=True)
     wake_worker(node)
     return result
 
