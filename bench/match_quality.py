@@ -9,7 +9,11 @@ field and level, *m* is the share of true pairs reaching the level and *u* the s
 200,000 random pairs (Laplace-smoothed), as Splink's supervised estimation does. FEBRL
 dates are all full dates, so a seeded quarter of the training records have their date
 cut to a year or a year and month, so that the ``partial`` levels are estimated too.
-The prior is the share of all pairs of training records that are true pairs.
+FEBRL names have two parts; a seeded fifth of the records get a third part (a middle
+name or second surname drawn from FEBRL's own names) and a tenth are written family
+name first, so that the ``contained`` level (Vladimir Vladimirovich Putin / Vladimir
+Putin) is estimated as well. The prior is the share of all pairs of training records
+that are true pairs.
 
 Gender and nationality are not in FEBRL; their m/u are set by hand (documented in
 docs/search.md) and marked so in the JSON.
@@ -35,14 +39,16 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "src" / "accord" / "data" / "search" / "parameters.json"
 
 
-def febrl_person(row: Any, *, fields: str = "all", truncate: str | None = None) -> Any:
+def febrl_person(row: Any, *, fields: str = "all", truncate: str | None = None, extra: str = "",
+                 reorder: bool = False) -> Any:
     from accord.search.matcher import PersonRecord
 
     def val(name: str) -> str:
         v = row[name]
         return "" if v is None or (isinstance(v, float)) else str(v).strip()
 
-    name = " ".join(x for x in (val("given_name"), val("surname")) if x)
+    parts = [val("given_name"), extra, val("surname")]
+    name = " ".join(x for x in (parts[::-1] if reorder else parts) if x)
     dob = val("date_of_birth")
     if dob and truncate:
         dob = dob[:4] if truncate == "year" else dob[:6]
@@ -102,10 +108,12 @@ def train(seed: int = 20261202, n_random: int = 200_000) -> dict[str, Any]:
     ids = [str(i) for i in df.index]
     people: dict[str, Any] = {}
     cut_dates: set[str] = set()
+    pool = [str(v) for v in df["given_name"].dropna()] + [str(v) for v in df["surname"].dropna()]
     for rid, row in zip(ids, (r for _, r in df.iterrows()), strict=True):
         cut = rnd.random()
         truncate = "year" if cut < 0.125 else "month" if cut < 0.25 else None
-        people[rid] = febrl_person(row, truncate=truncate)
+        extra = rnd.choice(pool) if rnd.random() < 0.2 else ""
+        people[rid] = febrl_person(row, truncate=truncate, extra=extra, reorder=rnd.random() < 0.1)
         if truncate:
             cut_dates.add(rid)
     true_pairs = {tuple(sorted((str(x), str(y)))) for x, y in links}
@@ -142,6 +150,12 @@ def train(seed: int = 20261202, n_random: int = 200_000) -> dict[str, Any]:
         }
 
     estimate("name", NAME_LEVELS)
+    # A better name level never weighs less than a worse one (FEBRL's common exact names
+    # would otherwise make "exact" weigh less than "equivalent"): raise m where needed.
+    for better, worse in zip(("contained", "equivalent", "exact"), ("fuzzy", "contained", "equivalent"), strict=True):
+        b, w = table["name"][better], table["name"][worse]
+        if b["m"] / b["u"] < w["m"] / w["u"]:
+            b["m"] = w["m"] / w["u"] * b["u"]
     estimate("birth_date", DOB_LEVELS)
     estimate("birth_date_cut", DOB_LEVELS)
     cut = table.pop("birth_date_cut")

@@ -3,7 +3,8 @@
 Each node is its own ``accord serve`` process with its own SQLite database and
 keys, on 127.0.0.1 ports 8401, 8402, …; they are pinned to each other as peers
 by fingerprint. Data is kept under the base folder and reused by the next run
-unless ``fresh`` is asked.
+unless ``fresh`` is asked. A node process that stops ends the demo, or, with
+``keep_going``, is reported with the command that starts it again by hand.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shlex
 import shutil
 import signal
 import socket
@@ -84,6 +86,15 @@ class DemoNode:
     url: str
     logins: list[DemoLogin] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
+    log: Path | None = None  # where its process writes (set when started)
+
+    def serve_argv(self) -> list[str]:
+        """The command that runs this node's server (what the demo starts)."""
+        return [sys.executable, "-m", "accord", "--data-dir", str(self.data_dir), "serve"]
+
+    def serve_command(self) -> str:
+        """:meth:`serve_argv` as one shell line, for an operator to run by hand."""
+        return shlex.join(self.serve_argv())
 
 
 def demo_officers(country: str, agencies: list[AgencySpec]) -> list[tuple[str, str, list[str], str]]:
@@ -215,11 +226,11 @@ def _create_demo_node(dn: DemoNode, agencies: list[AgencySpec], officers: list[d
 
 
 def _start(dn: DemoNode, log_dir: Path) -> None:
-    log = open(log_dir / f"{dn.node_id}.log", "ab")  # noqa: SIM115 - lives as long as the child
+    dn.log = log_dir / f"{dn.node_id}.log"
+    log = open(dn.log, "ab")  # noqa: SIM115 - lives as long as the child
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
     dn.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "accord", "--data-dir", str(dn.data_dir), "serve"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        dn.serve_argv(), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
     )
 
 
@@ -400,6 +411,7 @@ def start_federation(
         install_sample_agreements(nodes, say)
     try:
         for dn in nodes:
+            say(f"starting {dn.node_id} on {dn.url} …")
             _start(dn, base / "logs")
         for dn in nodes:
             _wait_healthy(dn)
@@ -411,27 +423,78 @@ def start_federation(
     return nodes
 
 
-def run_until_signal(nodes: list[DemoNode], say: Say = print) -> int:
-    """Block until SIGINT/SIGTERM or a node dies; then stop every node."""
+def _answers(dn: DemoNode) -> bool:
+    try:
+        return httpx.get(dn.url + "/healthz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def run_until_signal(nodes: list[DemoNode], say: Say = print, *, keep_going: bool = False,
+                     notice: Say | None = None) -> int:
+    """Block until SIGINT/SIGTERM, then stop every node the demo started.
+
+    A node process that stops ends the demo (exit 1), unless ``keep_going``: then the
+    others keep running, and ``notice`` (default ``say``) gets a line saying so with the
+    exact command that starts the node again by hand (a fault drill). A node started so
+    answers on its URL again, which is noticed too; it is not the demo's process, so the
+    demo does not stop it (stop it where it was started).
+    """
+    notice = notice or say
     stop = {"flag": False}
 
     def _handler(signum: int, _frame: Any) -> None:
         stop["flag"] = True
 
+    code = 0
+    down: dict[str, bool] = {}  # node id -> answers again (started by hand)
     old_int = signal.signal(signal.SIGINT, _handler)
     old_term = signal.signal(signal.SIGTERM, _handler)
-    code = 0
     try:
+        next_look = time.monotonic()
         while not stop["flag"]:
             for dn in nodes:
-                if dn.process is not None and dn.process.poll() is not None:
+                if dn.node_id in down or dn.process is None or dn.process.poll() is None:
+                    continue
+                if not keep_going:
                     say(f"{dn.node_id} stopped unexpectedly (exit {dn.process.returncode})")
                     stop["flag"], code = True, 1
+                    break
+                down[dn.node_id] = False
+                notice(_stopped_line(dn))
+            if keep_going and down and time.monotonic() >= next_look:
+                next_look = time.monotonic() + 1.0
+                for dn in nodes:
+                    if dn.node_id in down and not stop["flag"]:
+                        back = _answers(dn)
+                        if back and not down[dn.node_id]:
+                            notice(f"{dn.node_id} answers again on {dn.url} (started outside the "
+                                   "demo: Ctrl-C here does not stop it; stop it where you started it)")
+                        elif not back and down[dn.node_id]:
+                            notice(_stopped_line(dn, again=True))
+                        down[dn.node_id] = back
             time.sleep(0.2)
     finally:
         say("stopping nodes …")
         stop_all(nodes)
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
-    say("all nodes stopped.")
+    by_hand = [node_id for node_id, back in down.items() if back]
+    if by_hand:
+        say(f"the nodes the demo started are stopped; {', '.join(by_hand)}, started by hand, "
+            "still run(s): stop it where you started it.")
+    else:
+        say("all nodes stopped.")
     return code
+
+
+def _stopped_line(dn: DemoNode, *, again: bool = False) -> str:
+    """``es-node stopped (exit -9); the other nodes keep running. Restart it by hand with: …``"""
+    if again:
+        what = f"{dn.node_id} stopped again"
+    else:
+        exit_code = dn.process.returncode if dn.process is not None else None
+        what = f"{dn.node_id} stopped (exit {exit_code})"
+    log = f" (the demo's log of it: {dn.log})" if dn.log is not None and not again else ""
+    return (f"{what}; the other nodes keep running. Restart it by hand with: "
+            f"{dn.serve_command()}{log}")

@@ -17,6 +17,11 @@ its logistic, ``1 / (1 + 2**-weight)``, is the score, a match probability in 0..
 **Bands.** ``strong`` at a score of at least :data:`STRONG` (0.9), ``possible`` at
 :data:`POSSIBLE` (0.2) or more, ``none`` below. A strong match is what a peer may
 answer as a hit without a human looking first; a possible match calls for a look.
+One rule sits on top of the probability: a pair whose names do not agree in every
+part (level ``fuzzy``, ``partial``, ``single`` or ``none``) is at most ``possible``, whatever its date of
+birth says — twins, and FEBRL's records whose given name was replaced, look alike.
+With the trained prior a name alone, however equal, stays below 0.9: without a date
+of birth an equal name is ``possible``, never ``strong``.
 
 **Names.** Every name of one person is compared with every name of the other (aliases,
 other scripts) and the best pair counts. Two names are aligned part by part, in any
@@ -35,8 +40,9 @@ and month swapped are ``swapped``, one wrong or two transposed digits are ``typo
 **Blocking keys** (:func:`blocking_keys`) are the strings under which an index files a
 person so that a query only looks at records sharing a key: each name part's skeleton
 with each birth year, and with the day and month (a typo in the year), each pair of
-parts of a name (no or a wrong date of birth), each part's variant group with the year,
-and each identifier. A true match missed by every key is never compared; the recall of
+parts of a name (no or a wrong date of birth), each name identity of a part with the
+other part's skeleton, one part as written with the other's initial, the full date of
+birth, and each identifier. A true match missed by every key is never compared; the recall of
 the keys is measured on FEBRL4 and on the cross-script cases (docs/search.md).
 
 Comparisons cost tens of microseconds: names are normalised once per string (an LRU in
@@ -82,6 +88,7 @@ ID_LEVELS = ("exact", "typo", "none")
 ATTR_LEVELS = ("exact", "close", "none")
 SAME_LEVELS = ("same", "none")
 
+_NAME_AGREES = frozenset({"exact", "equivalent", "contained"})
 _STRONG_PART = 0.88
 _LOOSE_PART = 0.75
 
@@ -168,9 +175,14 @@ def part_similarity(a: NamePart, b: NamePart) -> tuple[float, str]:
     if a.symbols & b.symbols:
         return 0.95, "variant"
     jw = jaro_winkler(a.text, b.text)
-    if a.skeleton == b.skeleton and len(a.skeleton) >= 2 and jw >= 0.6:
+    # Equal skeletons say "same name" when one side was written without short vowels
+    # (Arabic, Hebrew), or when both have as many vowel runs (Qaddafi, Kadhafi; not
+    # Salman, Suleiman).
+    if a.skeleton == b.skeleton and len(a.skeleton) >= 2 and (
+            ((a.abjad or b.abjad) and jw >= 0.6) or a.vowel_groups == b.vowel_groups):
         return max(0.92, jw), "skeleton"
-    if a.phonetic == b.phonetic and len(a.phonetic) >= 2:
+    if a.phonetic == b.phonetic and len(a.phonetic) >= 2 and jw >= 0.8 and (
+            jw >= 0.85 or a.vowel_groups == b.vowel_groups):
         return max(0.9, jw), "phonetic"
     if jw >= _STRONG_PART:
         return jw, "typo"
@@ -244,8 +256,9 @@ def _name_level(pa: tuple[NamePart, ...], pb: tuple[NamePart, ...], used_a: set[
         return "none"
     if len(pa) == len(pb) and sorted(p.text for p in pa) == sorted(p.text for p in pb):
         return "exact"
-    strong = [p for p in pairs if p.similarity >= _STRONG_PART]
-    strong_solid = [p for p in strong if p.reason != "initial"]
+    strong_solid = [p for p in pairs if p.similarity >= _STRONG_PART and p.reason != "initial"]
+    # An initial agrees when two whole parts agree besides it (J. Garcia Lopez).
+    strong = strong_solid + [p for p in pairs if p.reason == "initial"] if len(strong_solid) >= 2 else strong_solid
     all_a, all_b = len(used_a) == len(pa), len(used_b) == len(pb)
     if not strong_solid:
         return "none"
@@ -477,7 +490,10 @@ def compare(a: PersonRecord, b: PersonRecord, params: Parameters | None = None) 
         fields.append(FieldComparison(key, lvl, params.weight(fname, lvl), x, y))
     weight = math.log2(params.prior / (1 - params.prior)) + sum(f.weight for f in fields)
     score = 1.0 / (1.0 + 2.0 ** -weight) if weight > -1000 else 0.0
-    return Match(score=score, band=band_of(score), weight=weight, explanation=tuple(fields))
+    band = band_of(score)
+    if band == "strong" and not any(f.field == "name" and f.level in _NAME_AGREES for f in fields):
+        band = "possible"  # a date of birth or a shared surname alone is never a strong match
+    return Match(score=score, band=band, weight=weight, explanation=tuple(fields))
 
 
 def comparison_levels(a: PersonRecord, b: PersonRecord) -> dict[str, str]:
@@ -530,6 +546,9 @@ def blocking_keys(person: PersonRecord) -> set[str]:
                 keys.add(f"d:{x.skeleton}:{md}")
         for x, y in combinations(parts, 2):
             keys.add("p:" + ":".join(sorted((x.skeleton, y.skeleton))))
+            # A name identity of one part with the other part's skeleton (בנימין / Benjamin).
+            keys.update(f"y:{sym}:{y.skeleton}" for sym in x.symbols)
+            keys.update(f"y:{sym}:{x.skeleton}" for sym in y.symbols)
             keys.add("q:" + ":".join(sorted((x.phonetic, y.phonetic))))
             # One part as written and the other's first letter: a typo in the other part.
             keys.add(f"t:{x.text}:{y.text[0]}")

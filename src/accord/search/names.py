@@ -228,6 +228,7 @@ _DIGRAPHS = (
     ("tz", "s"), ("c", "k"), ("q", "k"), ("x", "ks"),
 )
 _VOWELS = frozenset("aeiouy")
+_VOWEL_RUNS = re.compile("[aeiouy]+")
 
 
 @lru_cache(maxsize=200_000)
@@ -303,6 +304,8 @@ class NamePart:
     skeleton: str
     phonetic: str
     symbols: frozenset[str]      # rigour NAME:Q… identities and our variant group (V:…)
+    abjad: bool = False          # written in Arabic or Hebrew script: short vowels unwritten
+    vowel_groups: int = 0        # how many runs of vowels: Salman 2, Suleiman 3
 
     @property
     def initial(self) -> bool:
@@ -332,7 +335,8 @@ def _part(text: str, original: str) -> NamePart:
     if group:
         symbols.add("V:" + group)
     return NamePart(text=text, skeleton=skeleton(text), phonetic=metaphone(text) if text.isalpha() else text,
-                    symbols=frozenset(symbols))
+                    symbols=frozenset(symbols), abjad=detect_script(original) in ("arabic", "hebrew"),
+                    vowel_groups=len(_VOWEL_RUNS.findall(text)))
 
 
 def _join_abd_abu(words: list[tuple[str, str]]) -> list[tuple[str, str]]:
