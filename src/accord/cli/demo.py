@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -26,6 +27,10 @@ def demo(
              "agreements of examples/agreements, so messages can be exchanged.")] = False,
     agreements: Annotated[Path | None, typer.Option(
         help="A folder of agreement YAML files to install into every node (each run).")] = None,
+    keep_going: Annotated[bool, typer.Option(
+        "--keep-going",
+        help="When a node stops, keep the others running and print the command that starts "
+             "it again by hand (fault drills).")] = False,
     as_json: bool = JsonOpt,
 ) -> None:
     """Start a local federation (one node per country) until Ctrl-C."""
@@ -36,18 +41,25 @@ def demo(
                                            first_port=first_port, fresh=fresh, say=say,
                                            agreements=agreements,
                                            scenario=None if no_scenario else d.ScenarioSpec(seed, persons)))
+    # in JSON mode stdout holds the one document; what happens later goes to stderr
+    # a node that stopped, and how to start it: one unwrapped line, to copy the command from
+    notice = ((lambda m: print(m, file=sys.stderr, flush=True)) if as_json else
+              (lambda m: console.print(m, style="bold yellow", soft_wrap=True, markup=False,
+                                       highlight=False)))
     try:
         _announce(nodes, as_json)
+        code = d.run_until_signal(nodes, say=say, keep_going=keep_going, notice=notice)
     except BaseException:  # Ctrl-C before the signal handlers are in place: stop the nodes
         d.stop_all(nodes)
         raise
-    raise typer.Exit(d.run_until_signal(nodes, say=say))
+    raise typer.Exit(code)
 
 
 def _announce(nodes: list[DemoNode], as_json: bool) -> None:
     if as_json:
         emit_json({"nodes": [{"node_id": n.node_id, "country": n.country, "url": n.url,
-                              "logins": [vars(login) for login in n.logins]} for n in nodes]})
+                              "logins": [vars(login) for login in n.logins],
+                              "serve_command": n.serve_command()} for n in nodes]})
     else:
         for n in nodes:
             console.print(f"\n[bold]{n.country}[/] — {n.node_id} — [link]{n.url}[/]  "
