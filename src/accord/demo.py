@@ -9,6 +9,7 @@ unless ``fresh`` is asked. A node process that stops ends the demo, or, with
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -18,8 +19,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -225,13 +227,37 @@ def _create_demo_node(dn: DemoNode, agencies: list[AgencySpec], officers: list[d
         node.dispose()
 
 
+@contextlib.contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) until the block is done, then raise it.
+
+    A KeyboardInterrupt inside ``subprocess.Popen`` can come after the child exists but
+    before ``Popen`` returns: nobody would hold the process to stop it. Outside the main
+    thread (where no signal handler runs) this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    old = signal.signal(signal.SIGINT, lambda signum, _frame: got.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if got and callable(old):  # Python's own handler raises KeyboardInterrupt
+        old(got[0], None)
+    elif got and old != signal.SIG_IGN:
+        raise KeyboardInterrupt
+
+
 def _start(dn: DemoNode, log_dir: Path) -> None:
     dn.log = log_dir / f"{dn.node_id}.log"
-    log = open(dn.log, "ab")  # noqa: SIM115 - lives as long as the child
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
-    dn.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        dn.serve_argv(), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-    )
+    with _ctrl_c_deferred(), open(dn.log, "ab") as log:  # the child keeps its own copy
+        dn.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            dn.serve_argv(), stdout=log, stderr=subprocess.STDOUT, env=env,
+            start_new_session=True,
+        )
 
 
 def _wait_healthy(dn: DemoNode, timeout: float = 60.0) -> None:
