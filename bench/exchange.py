@@ -13,12 +13,18 @@ same number of clients straight to a minimal HTTP server process (FastAPI + uvic
 like the node) that inserts it into SQLite — no signing, no encryption, no policy, no
 audit, no outbox: latency is the POST's round trip.
 
-    .venv/bin/python bench/exchange.py [--count 500] [--clients 4]
+Also printed: the submit phase alone (requests answered per second), and the CPU
+time each node process spent per message (from /proc, so it does not depend on what
+else the machine is doing). ``--database postgresql`` puts both nodes on PostgreSQL
+(a fresh schema each, at ``ACCORD_BENCH_PG_URL``, default the local ``test`` database).
+
+    .venv/bin/python bench/exchange.py [--count 5000] [--clients 8] [--database sqlite|postgresql]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -27,6 +33,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +42,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
+from sqlalchemy import create_engine, text
 
 from accord.demo import free_port_block
 
@@ -41,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "agreements"
 SETTINGS = {"exchange_worker_poll_seconds": 0.05, "exchange_retry_base_seconds": 0.2,
             "exchange_retry_max_seconds": 2.0}
+PG_URL = os.environ.get("ACCORD_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def message(i: int) -> dict[str, Any]:
@@ -121,14 +131,41 @@ def run_baseline(count: int, clients: int, paced: int, workdir: Path) -> dict[st
 # --------------------------------------------------------------------------- accord
 
 
-def run_accord(count: int, clients: int, paced: int, workdir: Path) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def pg_schemas(names: list[str]) -> Iterator[dict[str, str]]:
+    """A fresh PostgreSQL schema per node, dropped afterwards."""
+    admin = create_engine(PG_URL)
+    schemas = {n: f"bench_{n}_{uuid.uuid4().hex[:8]}" for n in names}
+    with admin.begin() as conn:
+        for schema in schemas.values():
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield {n: f"{PG_URL}?options=-csearch_path%3D{schema}" for n, schema in schemas.items()}
+    finally:
+        with admin.begin() as conn:
+            for schema in schemas.values():
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def run_accord(count: int, clients: int, paced: int, workdir: Path,
+               urls: dict[str, str] | None = None) -> dict[str, float]:
     from accord.auth import secrets as sec
     from accord.demo import prepare_node, start_federation, stop_all
 
     base = workdir / "fed"
     port = free_port_block(2)
     for i, country in enumerate(["ES", "FR"]):
-        dn = prepare_node(base, country, port + i)
+        dn = prepare_node(base, country, port + i, database_url=(urls or {}).get(country))
         config = dn.data_dir / "accord.toml"
         config.write_text(config.read_text() + "".join(
             f"{k} = {json.dumps(v)}\n" for k, v in SETTINGS.items()))
@@ -149,18 +186,27 @@ def run_accord(count: int, clients: int, paced: int, workdir: Path) -> dict[str,
             r.raise_for_status()
             return str(r.json()["message_id"])
 
+        pids = [n.process.pid for n in nodes if n.process is not None]
+        cpu0 = [cpu_seconds(p) for p in pids]
         start = time.time()
         with ThreadPoolExecutor(clients) as pool:
             ids = set(pool.map(submit, range(count)))
-        db = es.data_dir / "accord.db"
+        submitted = time.time() - start
+        query = """
+            SELECT m.message_id, r.queued_at, r.delivered_at FROM exchange_recipients r
+            JOIN exchange_messages m ON m.id = r.message_pk
+            WHERE m.case_ref = 'BENCH' AND r.delivered_at IS NOT NULL"""
+        es_engine = create_engine(urls["ES"]) if urls else None
 
         def delivered() -> list[tuple[str, str, str]]:
-            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+            if es_engine is not None:
+                with es_engine.connect() as pg:
+                    return [(str(a), b.isoformat() if isinstance(b, datetime) else str(b),
+                             c.isoformat() if isinstance(c, datetime) else str(c))
+                            for a, b, c in pg.execute(text(query)).all()]
+            conn = sqlite3.connect(f"file:{es.data_dir / 'accord.db'}?mode=ro", uri=True, timeout=30)
             try:
-                return conn.execute("""
-                    SELECT m.message_id, r.queued_at, r.delivered_at FROM exchange_recipients r
-                    JOIN exchange_messages m ON m.id = r.message_pk
-                    WHERE m.case_ref = 'BENCH' AND r.delivered_at IS NOT NULL""").fetchall()
+                return conn.execute(query).fetchall()
             finally:
                 conn.close()
 
@@ -169,6 +215,7 @@ def run_accord(count: int, clients: int, paced: int, workdir: Path) -> dict[str,
         while len({r[0] for r in rows} & ids) < count and time.time() < deadline:
             time.sleep(0.2)
             rows = delivered()
+        cpu = [cpu_seconds(p) - c for p, c in zip(pids, cpu0, strict=True)]
         # unloaded: one message at a time, the next once the previous is delivered
         idle_ids: set[str] = set()
         for i in range(paced):
@@ -179,6 +226,8 @@ def run_accord(count: int, clients: int, paced: int, workdir: Path) -> dict[str,
                 time.sleep(0.002)
         idle_rows = [r for r in delivered() if r[0] in idle_ids]
         client.close()
+        if es_engine is not None:
+            es_engine.dispose()
     finally:
         stop_all(nodes)
     mine = [r for r in rows if r[0] in ids]
@@ -195,13 +244,16 @@ def run_accord(count: int, clients: int, paced: int, workdir: Path) -> dict[str,
     return {"rate": count / (last - first), "p50": pct(latencies, 50) * 1000,
             "p99": pct(latencies, 99) * 1000, "elapsed": last - first,
             "idle_p50": pct(idle, 50) * 1000, "idle_p99": pct(idle, 99) * 1000,
-            "wall": time.time() - start}
+            "wall": time.time() - start, "submit_rate": count / submitted,
+            "cpu_ms_sender": cpu[0] / count * 1000 if cpu else 0.0,
+            "cpu_ms_receiver": cpu[1] / count * 1000 if len(cpu) > 1 else 0.0}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--count", type=int, default=500)
-    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--count", type=int, default=5000)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--paced", type=int, default=50, help="messages sent one at a time, unloaded")
     ap.add_argument("--baseline-server", nargs=2, metavar=("PORT", "DB"))
     args = ap.parse_args()
@@ -211,9 +263,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="accord-bench-") as tmp:
         work = Path(tmp)
         base = run_baseline(args.count, args.clients, args.paced, work)
-        accord = run_accord(args.count, args.clients, args.paced, work)
-    print(f"exchange benchmark: burst of {args.count} messages from {args.clients} clients, then "
-          f"{args.paced} one at a time; {os.cpu_count()} CPUs, Python {platform.python_version()}")
+        if args.database == "postgresql":
+            with pg_schemas(["ES", "FR"]) as urls:
+                accord = run_accord(args.count, args.clients, args.paced, work, urls)
+        else:
+            accord = run_accord(args.count, args.clients, args.paced, work)
+    print(f"exchange benchmark ({args.database}): burst of {args.count} messages from "
+          f"{args.clients} clients, then {args.paced} one at a time; {os.cpu_count()} CPUs, "
+          f"Python {platform.python_version()}")
     print(f"{'':24}{'msg/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'idle p50':>10}{'idle p99':>10}")
     for name, r in (("baseline (plain POST)", base), ("accord (submit→deliv.)", accord)):
         print(f"{name:24}{r['rate']:>9.1f}{r['p50']:>9.1f}{r['p99']:>9.1f}"
@@ -223,7 +280,10 @@ def main() -> None:
           f"p99 {accord['p99'] / base['p99']:.0f}×; "
           f"unloaded p50 {accord['idle_p50'] / base['idle_p50']:.1f}×, "
           f"p99 {accord['idle_p99'] / base['idle_p99']:.1f}×")
-    print(json.dumps({"count": args.count, "clients": args.clients, "paced": args.paced,
+    print(f"submit phase alone: {accord['submit_rate']:.0f} requests/s answered "
+          f"({accord['submit_rate'] / base['rate']:.2f}× the baseline's POSTs); CPU per message: "
+          f"sender node {accord['cpu_ms_sender']:.2f} ms, receiver node {accord['cpu_ms_receiver']:.2f} ms")
+    print(json.dumps({"database": args.database, "count": args.count, "clients": args.clients, "paced": args.paced,
                       "baseline": base, "accord": accord}, default=float))
 
 

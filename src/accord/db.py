@@ -293,3 +293,14 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def tx_cache(session: Session, name: str) -> dict[Any, Any]:
+    """A dict that lives as long as the session's current transaction: for lookups a
+    use case repeats many times in one transaction (a batch), which that transaction
+    does not change. A new transaction gets a new, empty dict."""
+    transaction = session.get_transaction()
+    caches = session.info.get("accord.tx_cache")
+    if not isinstance(caches, tuple) or caches[0] is not transaction:
+        caches = session.info["accord.tx_cache"] = (transaction, {})
+    return caches[1].setdefault(name, {})  # type: ignore[no-any-return]

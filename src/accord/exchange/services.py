@@ -59,6 +59,7 @@ from accord.crypto.envelope import (
     verify_signed_header,
 )
 from accord.crypto.keys import load_public
+from accord.db import tx_cache
 from accord.errors import AccordError, PermissionDenied, PolicyDenied, ValidationFailed
 from accord.exchange.domain import (
     CONTENT_MESSAGE,
@@ -161,6 +162,10 @@ def _visible_handlings(principal: Principal) -> list[str]:
 
 
 def _recipient_key(s: Session, agency: str) -> RecipientKey:
+    cache = tx_cache(s, "exchange.recipient_keys")
+    known = cache.get(agency)
+    if known is not None:
+        return known  # type: ignore[no-any-return]
     row = s.scalars(
         select(KeyRecord)
         .where(KeyRecord.owner == agency, KeyRecord.alg == "x25519",
@@ -171,7 +176,8 @@ def _recipient_key(s: Session, agency: str) -> RecipientKey:
         raise UnknownRecipient(f"no encryption key is known for {agency}", field="to", agency=agency)
     pub = load_public("x25519", row.public_key)
     assert isinstance(pub, X25519PublicKey)
-    return RecipientKey(agency, row.kid, pub)
+    key = cache[agency] = RecipientKey(agency, row.kid, pub)
+    return key
 
 
 def _expiry(node: Node, now: datetime) -> datetime:
@@ -338,7 +344,7 @@ def send_message(node: Node, s: Session, principal: Principal, cmd: MessageCreat
         case_ref=cmd.case_ref, crime_area=cmd.crime_area, purpose=cmd.purpose.value,
         categories=sorted(c.value for c in categories),
         records=[r.to_ftm() for r in records],
-        evidence=[e.model_dump() for e in cmd.evidence], created_at=now,
+        evidence=[e.model_dump() for e in cmd.evidence], created_at=now, recipients=[],
     )
     s.add(msg)
     s.flush()
@@ -355,14 +361,14 @@ def send_message(node: Node, s: Session, principal: Principal, cmd: MessageCreat
         except ValidationError as exc:
             raise ValidationFailed(f"the message is not valid: {_first_error(exc)}") from None
     states: dict[str, str] = {}
-    for agency in recipients:
+    for agency in sorted(recipients):  # the order of Message.recipients
         decision = decisions[agency]
         rec = Recipient(message_pk=msg.id, agency=agency, queued_at=now,
                         state=RecipientState.QUEUED.value)
         if not decision.allowed:
             rec.state, rec.refused_at = RecipientState.REFUSED.value, now
             rec.refusal = decision.refusal("sender")
-        s.add(rec)
+        msg.recipients.append(rec)  # the collection is complete: no reload needed
         s.flush()
         if decision.allowed and payload is not None:
             entry = _enqueue(node, s, payload=payload, content_type=CONTENT_MESSAGE, sender=sender,
@@ -378,7 +384,6 @@ def send_message(node: Node, s: Session, principal: Principal, cmd: MessageCreat
         credential=principal.audit_credential,
     )
     s.flush()
-    s.refresh(msg)
     return msg
 
 
@@ -813,7 +818,11 @@ def _receive_in(node: Node, s: Session, raw: bytes, env_id: str) -> Received:
                     detail={"recipient": existing.recipient, "received_at":
                             existing.received_at.isoformat()})
         return Received(existing.receipt, duplicate=True, recipient=existing.recipient)
-    hosted = list(s.scalars(select(Agency.id).where(Agency.hosted.is_(True)).order_by(Agency.id)))
+    cache = tx_cache(s, "exchange.hosted")
+    if "hosted" not in cache:
+        cache["hosted"] = list(s.scalars(select(Agency.id).where(Agency.hosted.is_(True))
+                                         .order_by(Agency.id)))
+    hosted: list[str] = cache["hosted"]
     target = next((a for a in claimed if a in hosted), None)
     if target is None:
         if not hosted:

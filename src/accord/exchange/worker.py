@@ -40,7 +40,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from accord.audit.tags import Action
 from accord.bootstrap import Node
@@ -265,11 +265,17 @@ class DeliveryWorker:
         with self.node.uow() as s:
             now = self.node.now()
             dead_after = self.node.settings.exchange_dead_letter_after_seconds
+            # the rows of the whole round in two queries (and their messages), not one per job
+            rows = {r.id: r for r in s.scalars(select(OutboxEntry).where(
+                OutboxEntry.id.in_([job.outbox_id for job in jobs])))}
+            pks = [r.recipient_pk for r in rows.values() if r.recipient_pk is not None]
+            recipients = {r.id: r for r in s.scalars(
+                select(Recipient).where(Recipient.id.in_(pks)).options(selectinload(Recipient.message)))}
             for job, delivery in zip(jobs, deliveries, strict=True):
-                row = s.get(OutboxEntry, job.outbox_id)
+                row = rows.get(job.outbox_id)
                 if row is None or row.state != "pending":
                     continue
-                rec = s.get(Recipient, row.recipient_pk) if row.recipient_pk is not None else None
+                rec = recipients.get(row.recipient_pk) if row.recipient_pk is not None else None
                 if delivery.outcome is Outcome.ACCEPTED:
                     try:
                         self._verify(s, row, delivery.receipt or {})

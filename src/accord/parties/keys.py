@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from accord.crypto import keys as k
+from accord.db import tx_cache
 from accord.errors import CryptoError, NotFound
 from accord.parties.models import KeyRecord
 
@@ -85,6 +86,7 @@ class KeyStore:
         )
         session.add(row)
         session.flush()
+        tx_cache(session, "keys.current").clear()  # a new current key
         self._cache[kid] = key
         return _info(row)
 
@@ -94,6 +96,10 @@ class KeyStore:
         return self.create(session, owner=owner, owner_kind=current.owner_kind, alg=alg, now=now)
 
     def _current_row(self, session: Session, owner: str, alg: str) -> KeyRecord:
+        cache = tx_cache(session, "keys.current")
+        cached = cache.get((owner, alg))
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
         row = session.scalars(
             select(KeyRecord)
             .where(
@@ -107,6 +113,7 @@ class KeyStore:
         ).first()
         if row is None:
             raise NotFound(f"no current {alg} key for {owner}")
+        cache[(owner, alg)] = row
         return row
 
     def private(self, row: KeyRecord) -> k.PrivateKey:
