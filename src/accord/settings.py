@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     secret_key_file: Path | None = None
     # test nodes only: seal private keys at Argon2's minimum cost (fast, worthless at rest)
     unsafe_fast_key_sealing: bool = False
+    # fault drills only (refused in production): the receiver stops this long in the middle
+    # of its first batch of each process, half of it stored but not committed, after writing
+    # the file batch-paused in the data folder (the fault test kills the node then)
+    unsafe_fault_batch_pause_seconds: float = Field(default=0.0, ge=0, le=60)
 
     session_idle_minutes: int = Field(default=30, ge=1)
     # a session ends this long after login, however active (besides the idle timeout)
@@ -154,6 +158,8 @@ class Settings(BaseSettings):
         if self.unsafe_fast_key_sealing and self.mode != "test":
             raise ValueError(f"mode={self.mode}: unsafe_fast_key_sealing is only allowed in test "
                              "mode (it seals private keys at Argon2's minimum cost)")
+        if self.unsafe_fault_batch_pause_seconds and self.mode == "production":
+            raise ValueError("mode=production: unsafe_fault_batch_pause_seconds is for fault drills")
         if self.mode == "production":
             for name in ("secret_key_file", "key_passphrase_file"):
                 path = getattr(self, name)

@@ -279,15 +279,18 @@ def retry(
 
 @app.command()
 def outbox(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
-    """Envelopes in the outbox, by state (pending, done, rejected, dead)."""
+    """Envelopes in the outbox, by state (pending, done, rejected, dead), and the failed
+    delivery attempts (each is in the node's log with its peer, error and next try)."""
     def _do() -> None:
         with node_of(ctx) as node, node.uow() as s:
             data = services.outbox_summary(s)
         if as_json:
             emit_json(data)
         else:
+            failed = data.pop("failed_attempts", 0)
             for state, count in sorted(data.items()):
                 console.print(f"{state}: {count}")
+            console.print(f"failed attempts: {failed}")
 
     run(_do)
 

@@ -25,7 +25,9 @@ import binascii
 import ipaddress
 import json
 import logging
+import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -685,6 +687,8 @@ def receive_envelope(node: Node, raw: bytes, *, remote: str | None = None,
     except EnvelopeRejected as exc:
         _record_rejection(node, raw, exc, remote=remote)
         raise
+    if received.duplicate:
+        _note_duplicate(node, received, env_id, remote=remote)
     _publish_urgent(node, received)
     return received
 
@@ -730,6 +734,8 @@ def receive_batch(node: Node, raws: Sequence[bytes], *, remote: str | None = Non
         if isinstance(result, EnvelopeRejected):
             _record_rejection(node, raws[i], result, remote=remote)
         elif isinstance(result, Received):
+            if result.duplicate:
+                _note_duplicate(node, result, _claims(node, raws[i])[0], remote=remote)
             _publish_urgent(node, result)
         answers.append(result)
     return answers
@@ -744,7 +750,9 @@ def _receive_group(node: Node, items: list[tuple[int, bytes, str]],
     unknown: list[tuple[int, bytes, str]] = []
     conflicts: list[tuple[int, bytes, str]] = []
     with node.uow() as s:
-        for item in items:
+        for n, item in enumerate(items):
+            if n == len(items) // 2 and n > 0:
+                _fault_pause(node)
             i, raw, env_id = item
             mark = node.audit.mark(s)
             savepoint = s.begin_nested()
@@ -774,6 +782,19 @@ def _receive_group(node: Node, items: list[tuple[int, bytes, str]],
         except AccordError as exc:
             results[i] = exc
     return unknown
+
+
+def _fault_pause(node: Node) -> None:
+    """Fault drills (``unsafe_fault_batch_pause_seconds``, never in production): stop once
+    per data folder with half a batch stored and not committed, so that a test can kill the
+    node then (the file ``batch-paused`` says when, and that it happened)."""
+    pause = node.settings.unsafe_fault_batch_pause_seconds
+    marker = node.settings.data_dir / "batch-paused"
+    if pause <= 0 or marker.exists():
+        return
+    marker.write_text(str(os.getpid()))
+    log.warning("fault drill: pausing %.1f s with half a batch uncommitted", pause)
+    time.sleep(pause)
 
 
 def _publish_urgent(node: Node, received: Received) -> None:
@@ -813,11 +834,9 @@ def _receive_in(node: Node, s: Session, raw: bytes, env_id: str) -> Received:
     if existing is not None:
         if existing.envelope_sha256 != digest:
             raise EnvelopeReplayed(f"envelope id {env_id} was already used by another envelope")
-        node.record_at_commit(s, actor=f"agency:{existing.sender}", action=Action.ENVELOPE_DUPLICATE,
-                          object=f"envelope:{env_id}",
-                    detail={"recipient": existing.recipient, "received_at":
-                            existing.received_at.isoformat()})
-        return Received(existing.receipt, duplicate=True, recipient=existing.recipient)
+        # audited by the caller once committed, folded per sender (_note_duplicate)
+        return Received(existing.receipt, duplicate=True, recipient=existing.recipient,
+                        sender=existing.sender)
     cache = tx_cache(s, "exchange.hosted")
     if "hosted" not in cache:
         cache["hosted"] = list(s.scalars(select(Agency.id).where(Agency.hosted.is_(True))
@@ -956,6 +975,12 @@ def _accept_status(node: Node, s: Session, data: dict[str, Any], *, sender: str,
 # invalid-payload, policy-denied, malformed plaintext) are authenticated when the
 # envelope's signature verifies with a known, unrevoked key of its sender.
 _UNAUTHENTICATED = frozenset({"too-large", "bad-signature", "unknown-key", "revoked-key"})
+# Folded as well: a signed replay (an envelope id or message already received) after the
+# first of its window and source (what an attacker who captured one valid envelope can send
+# without end), and exact duplicates (a sender's retry after a lost answer, or a captured
+# envelope sent again), per sender under "duplicate".
+REPLAYED = "replayed"
+DUPLICATE = "duplicate"
 _LEDGER_KEY = "exchange.rejections"
 _ledger_lock = threading.Lock()
 
@@ -1027,7 +1052,22 @@ def _record_rejection(node: Node, raw: bytes, exc: EnvelopeRejected, *,
     (:class:`~accord.exchange.rejections.RejectionLedger`).
     """
     env_id, sender = _claims(node, raw)
-    if exc.reason not in _UNAUTHENTICATED and _signed_by_sender(node, raw):
+    count = 1
+    signed = exc.reason not in _UNAUTHENTICATED and _signed_by_sender(node, raw)
+    if signed and exc.reason == REPLAYED:
+        # the first replay from a sender and source in a window gets its entry; the copies
+        # after it in the window are counted into the next one (a captured envelope can be
+        # sent without end)
+        ledger = rejection_ledger(node)
+        now = node.now()
+        first = ledger.note(REPLAYED, Source(remote=_remote_key(remote), claimed_sender=sender), now)
+        if first is None:
+            log.warning("replayed envelope from %s: counted, audited with the next entry for its "
+                        "source", sender or "unknown")
+            _write_folded(node, ledger.due(now))
+            return
+        count = first.count
+    if signed:
         with node.uow() as s:
             inputs = getattr(exc, "policy_inputs", None)
             if inputs is not None:
@@ -1039,7 +1079,7 @@ def _record_rejection(node: Node, raw: bytes, exc: EnvelopeRejected, *,
                         outcome="rejected",
                         detail={"reason": exc.reason, "detail": exc.detail[:500],
                                 "size": len(raw), "claimed_sender": sender,
-                                "authenticated": True, "count": 1,
+                                "authenticated": True, "count": count,
                                 **{k: v for k, v in exc.extra.items()
                                    if k in ("code", "clause", "basis")}})
         return
@@ -1058,6 +1098,20 @@ def _record_rejection(node: Node, raw: bytes, exc: EnvelopeRejected, *,
                   env_id=env_id, size=len(raw))
 
 
+def _note_duplicate(node: Node, received: Received, env_id: str | None, *,
+                    remote: str | None = None) -> None:
+    """Audit an exact duplicate (answered with its original receipt): the first of a window
+    per sender and source at once, the others counted into the next entry (as rejections)."""
+    source = Source(remote=_remote_key(remote), claimed_sender=received.sender)
+    ledger = rejection_ledger(node)
+    now = node.now()
+    now_entry = ledger.note(DUPLICATE, source, now)
+    if now_entry is None:
+        log.info("duplicate envelope from %s answered with its receipt: counted, audited with "
+                 "the next entry for its source", received.sender or "unknown")
+    _write_folded(node, ledger.due(now), now_entry, env_id=env_id)
+
+
 def _write_folded(node: Node, due: list[Folded], now_entry: Folded | None = None, *,
                   example: str = "", env_id: str | None = None, size: int = 0) -> None:
     entries = [*due, *([now_entry] if now_entry else [])]
@@ -1067,11 +1121,14 @@ def _write_folded(node: Node, due: list[Folded], now_entry: Folded | None = None
     with node.uow() as s:
         for entry in entries:
             current = entry is now_entry
+            duplicate = entry.reason == DUPLICATE  # an exact copy of an accepted envelope
             node.record_at_commit(
-                s, actor="unauthenticated", action=Action.ENVELOPE_REJECTED,
+                s, actor=(f"agency:{entry.source.claimed_sender}" if duplicate
+                          and entry.source.claimed_sender else "unauthenticated"),
+                action=Action.ENVELOPE_DUPLICATE if duplicate else Action.ENVELOPE_REJECTED,
                 object=f"envelope:{env_id or '?'}" if current else f"envelopes:{entry.reason}",
-                outcome="rejected",
-                detail={"reason": entry.reason, "authenticated": False, "count": entry.count,
+                outcome="ok" if duplicate else "rejected",
+                detail={"reason": entry.reason, "authenticated": duplicate, "count": entry.count,
                         "first_at": entry.first_at.isoformat(),
                         "last_at": entry.last_at.isoformat(), "window_seconds": window,
                         "remote": entry.source.remote,
@@ -1107,5 +1164,11 @@ def store_counts(s: Session) -> dict[str, int]:
 
 
 def outbox_summary(s: Session) -> dict[str, int]:
-    rows = s.execute(select(OutboxEntry.state, func.count()).group_by(OutboxEntry.state)).all()
-    return {str(state): int(n) for state, n in rows}
+    """Envelopes by state, and ``failed_attempts``: attempts that got no final answer (a
+    delivered or refused envelope's last attempt succeeded; every other attempt failed)."""
+    rows = s.execute(select(OutboxEntry.state, func.count(), func.sum(OutboxEntry.attempts))
+                     .group_by(OutboxEntry.state)).all()
+    summary = {str(state): int(n) for state, n, _ in rows}
+    answered = summary.get("done", 0) + summary.get("rejected", 0)
+    summary["failed_attempts"] = sum(int(a or 0) for _, _, a in rows) - answered
+    return summary

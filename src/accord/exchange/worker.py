@@ -70,6 +70,16 @@ def wake_worker(node: Node) -> None:
         worker.wake()
 
 
+def _log_failed(row: OutboxEntry, error: str) -> None:
+    """A failed attempt in the sender's log: peer, envelope, attempt, error, next try (the
+    first five attempts of an envelope, then every hundredth: a peer down for a day must
+    not flood the log). Nothing of the content."""
+    if row.attempts <= 5 or row.attempts % 100 == 0:
+        log.warning("delivery failed: peer %s, recipient %s, envelope %s, attempt %d: %s; "
+                    "next try at %s", row.node_id, row.recipient, row.envelope_id, row.attempts,
+                    error[:200] or "no answer", row.next_attempt_at.isoformat())
+
+
 @dataclass(frozen=True)
 class _Job:
     outbox_id: int
@@ -290,6 +300,7 @@ class DeliveryWorker:
                         alerts.append(alert)
                     continue
                 row.last_error = delivery.error[:500]
+                _log_failed(row, delivery.error)
                 if (now - row.created_at).total_seconds() >= dead_after:
                     alert = self._dead(s, row, rec)
                     if alert:

@@ -9,6 +9,7 @@ the same, and the delivery worker sends one request per peer and batch.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -147,3 +148,21 @@ def test_an_unexpected_failure_is_a_retry_for_that_envelope_only(world: World, m
     assert isinstance(answers[0], AccordError) and answers[0].status == 500
     assert "disk on fire" not in answers[0].detail  # no internals in the answer
     assert isinstance(answers[1], Received)
+
+
+def test_a_failed_attempt_is_logged_and_counted(world: World, caplog: Any) -> None:
+    world.send(world.es, "garcia", **person_message(to=["FR-PN"]))
+    world.transport.down.add("fr-node")
+    with caplog.at_level("WARNING", logger="accord.exchange"):
+        world.worker(world.es).run_once()
+    failed = [r.getMessage() for r in caplog.records if "delivery failed" in r.getMessage()]
+    assert len(failed) == 1
+    assert "peer fr-node" in failed[0] and "attempt 1" in failed[0] and "next try at" in failed[0]
+    assert "Ana Ruiz" not in failed[0]  # nothing of the content
+    with world.es.read() as s:
+        assert services.outbox_summary(s) == {"pending": 1, "failed_attempts": 1}
+    world.transport.down.clear()
+    world.clock.advance(timedelta(seconds=world.es.settings.exchange_retry_max_seconds + 1))
+    world.worker(world.es).run_once()
+    with world.es.read() as s:
+        assert services.outbox_summary(s) == {"done": 1, "failed_attempts": 1}

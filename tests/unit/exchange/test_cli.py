@@ -41,9 +41,9 @@ def test_batch_send_deliver_list_and_acknowledge(tmp_path: Path) -> None:
 
     queued = cli("send-batch", "--as", "garcia", str(batch), "--json")
     assert queued["queued"] == 3  # type: ignore[index]
-    assert cli("outbox", "--json") == {"pending": 3}
+    assert cli("outbox", "--json") == {"pending": 3, "failed_attempts": 0}
     cli("deliver")
-    assert cli("outbox", "--json") == {"done": 3}
+    assert cli("outbox", "--json") == {"done": 3, "failed_attempts": 0}
     inbox = cli("list", "--as", "vega", "--json")
     assert [m["subject"] for m in inbox] == ["container 2", "container 1", "container 0"]  # type: ignore[union-attr]
     mid = inbox[0]["message_id"]  # type: ignore[index]
@@ -96,9 +96,9 @@ def test_retry_a_dead_letter_and_refresh_peers(tmp_path: Path) -> None:
         node.dispose()
     shown = cli("messages", "retry", mid, "ES-SVA", "--as", "garcia", "--json")
     assert shown["recipients"][0]["state"] == "queued"  # type: ignore[index]
-    assert cli("messages", "outbox", "--json") == {"dead": 1, "pending": 1}
+    assert cli("messages", "outbox", "--json") == {"dead": 1, "pending": 1, "failed_attempts": 0}
     cli("messages", "deliver")
-    assert cli("messages", "outbox", "--json") == {"dead": 1, "done": 1}
+    assert cli("messages", "outbox", "--json") == {"dead": 1, "done": 1, "failed_attempts": 0}
 
     assert cli("peers", "refresh", "--json") == []  # no peer pinned: nothing to do
     assert "no peer" in str(cli("peers", "refresh", "fr-node", code=2))
