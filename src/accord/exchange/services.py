@@ -95,6 +95,9 @@ from accord.parties.services import Fetch
 
 __all__ = [
     "DOMESTIC",
+    "Accepted",
+    "ContentHandler",
+    "Incoming",
     "Received",
     "Verdict",
     "acknowledge",
@@ -104,9 +107,11 @@ __all__ = [
     "list_messages",
     "outbox_summary",
     "proof_of",
+    "queue_envelope",
     "read_message",
     "receive_batch",
     "receive_envelope",
+    "register_content",
     "rejection_ledger",
     "reply",
     "requeue_recipient",
@@ -207,6 +212,19 @@ def _enqueue(
     )
     s.add(entry)
     return entry
+
+
+def queue_envelope(node: Node, s: Session, *, payload: dict[str, Any], content_type: str,
+                   sender: str, recipient: str) -> OutboxEntry:
+    """Seal ``payload`` (a registered content type) from ``sender`` to the agency
+    ``recipient`` and queue it in the caller's transaction; the delivery worker sends it
+    with every guarantee a message has (retries, receipt, exactly-once on the receiver).
+    The caller decides policy and audits before. Raises :class:`UnknownRecipient`."""
+    target = s.get(Agency, recipient)
+    if target is None:
+        raise UnknownRecipient(f"unknown agency {recipient}", field="to", agency=recipient)
+    return _enqueue(node, s, payload=payload, content_type=content_type, sender=sender,
+                    recipient=target, recipient_pk=None, now=node.now())
 
 
 def _own_copy(s: Session, agency: str, message_id: str) -> Message:
@@ -618,6 +636,48 @@ def alert_sender(node: Node, s: Session, rec: Recipient, *, what: str, reason: s
 
 
 @dataclass(frozen=True)
+class Incoming:
+    """An opened, verified envelope's payload as a content handler gets it."""
+
+    payload: dict[str, Any]
+    sender: str
+    recipient: str
+    envelope_id: str
+    now: datetime
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What a content handler stored: the object's id (for the receipt's audit entry and the
+    event), whether it is urgent (pushed to connected officers) and its handling code."""
+
+    object_id: str | None
+    urgent: bool = False
+    handling: str = "H0"
+
+
+ContentHandler = Callable[[Node, Session, Incoming], Accepted]
+_HANDLERS: dict[str, ContentHandler] = {}
+
+
+def register_content(content_type: str, handler: ContentHandler) -> None:
+    """Accept envelopes of ``content_type`` (e.g. ``accord/alert``) with ``handler``.
+
+    The handler runs inside the receiving transaction, after every envelope check
+    (signature, decryption, expiry, replay of the envelope id): it validates the
+    payload, decides policy on the receiving side, stores what it carries and audits
+    it — or raises an :class:`EnvelopeRejected` (``PayloadInvalid``,
+    ``ReceiverPolicyDenied``, ``EnvelopeReplayed``), and nothing of the envelope is
+    stored. The receipt, the inbox row and the ``exchange:envelope:accepted`` entry
+    are written here, as for messages. Capabilities register their content types
+    when their module is imported (:mod:`accord.web.app` imports them).
+    """
+    if content_type in (CONTENT_MESSAGE, CONTENT_STATUS):
+        raise ValueError(f"{content_type} is the exchange's own content type")
+    _HANDLERS[content_type] = handler
+
+
+@dataclass(frozen=True)
 class Received:
     receipt: dict[str, Any]
     duplicate: bool
@@ -861,6 +921,10 @@ def _receive_in(node: Node, s: Session, raw: bytes, env_id: str) -> Received:
     elif opened.content_type == CONTENT_STATUS:
         message_id = _accept_status(node, s, opened.payload, sender=opened.sender,
                                     recipient=opened.recipient, now=now)
+    elif opened.content_type in _HANDLERS:
+        accepted = _HANDLERS[opened.content_type](
+            node, s, Incoming(opened.payload, opened.sender, opened.recipient, env_id, now))
+        message_id, urgent, handling = accepted.object_id, accepted.urgent, accepted.handling
     else:
         raise PayloadInvalid(f"content type {opened.content_type} is not accepted here")
     kid, key = node.keys.signing_key(s, opened.recipient)
