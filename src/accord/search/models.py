@@ -1,0 +1,59 @@
+"""The search index: one entry per indexed entity, one key row per match or blocking key.
+
+``search_entries`` holds what a search needs to answer without loading the record
+(or the alert) it came from: the source (``record`` or ``alert``) and its reference,
+the owner agency, the handling code, the FtM schema, and for a person the compact
+fields the matcher scores (``person``: names, dates of birth, nationality, gender,
+identifiers — see :func:`accord.search.index.person_of`). ``encoding`` is reserved
+for the privacy-preserving mode (:mod:`accord.search.bloom`, ``Encoding.to_text()``).
+
+``search_keys`` files an entry under each of its keys: ``kind`` is ``person``
+(the matcher's blocking keys) or an identifier kind (``document``, ``plate``,
+``vin``, ``phone``, ``email``, ``iban``, ``wallet``, with the canonical match key of
+:mod:`accord.search.keys`). The primary key ``(kind, key, entry_id)`` is the lookup
+index: a query reads only the rows of the keys it asks for, never the table.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from accord.db import Base, BigInt, UTCDateTime
+
+__all__ = ["KINDS", "SOURCES", "SearchEntry", "SearchKey"]
+
+SOURCES = ("record", "alert")
+KINDS = ("person", "document", "plate", "vin", "phone", "email", "iban", "wallet")
+
+
+class SearchEntry(Base):
+    """One indexed entity (a record or an alert subject)."""
+
+    __tablename__ = "search_entries"
+    __table_args__ = (UniqueConstraint("source", "ref"),)
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(10))
+    ref: Mapped[str] = mapped_column(String(200))
+    owner: Mapped[str] = mapped_column(String(20), index=True)
+    handling: Mapped[str] = mapped_column(String(2))
+    schema: Mapped[str] = mapped_column(String(64))
+    person: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    encoding: Mapped[str | None] = mapped_column(Text, nullable=True)
+    indexed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SearchKey(Base):
+    """An entry filed under one key of one kind."""
+
+    __tablename__ = "search_keys"
+    __table_args__ = (Index("ix_search_keys_entry_id", "entry_id"),)
+
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        BigInt, ForeignKey("search_entries.id", ondelete="CASCADE"), primary_key=True)
