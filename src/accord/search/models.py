@@ -10,8 +10,10 @@ for the privacy-preserving mode (:mod:`accord.search.bloom`, ``Encoding.to_text(
 ``search_keys`` files an entry under each of its keys: ``kind`` is ``person``
 (the matcher's blocking keys) or an identifier kind (``document``, ``plate``,
 ``vin``, ``phone``, ``email``, ``iban``, ``wallet``, with the canonical match key of
-:mod:`accord.search.keys`). The primary key ``(kind, key, entry_id)`` is the lookup
-index: a query reads only the rows of the keys it asks for, never the table.
+:mod:`accord.search.keys`). The primary key ``(kind, key, source, entry_id)`` is the
+lookup index: a query reads only the rows of the keys it asks for, never the table,
+and a search of alerts only reads alert rows (a block of a million records does not
+hide the one alert under the same key).
 """
 
 from __future__ import annotations
@@ -55,5 +57,6 @@ class SearchKey(Base):
 
     kind: Mapped[str] = mapped_column(String(10), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    source: Mapped[str] = mapped_column(String(10), primary_key=True)
     entry_id: Mapped[int] = mapped_column(
         BigInt, ForeignKey("search_entries.id", ondelete="CASCADE"), primary_key=True)

@@ -43,10 +43,11 @@ def upgrade() -> None:
     op.create_table('search_keys',
     sa.Column('kind', sa.String(length=10), nullable=False),
     sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('source', sa.String(length=10), nullable=False),
     sa.Column('entry_id', BIGINT, nullable=False),
     sa.ForeignKeyConstraint(['entry_id'], ['search_entries.id'],
                             name=op.f('fk_search_keys_entry_id_search_entries'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('kind', 'key', 'entry_id', name=op.f('pk_search_keys'))
+    sa.PrimaryKeyConstraint('kind', 'key', 'source', 'entry_id', name=op.f('pk_search_keys'))
     )
     with op.batch_alter_table('search_keys', schema=None) as batch_op:
         batch_op.create_index('ix_search_keys_entry_id', ['entry_id'], unique=False)
