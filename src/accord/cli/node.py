@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from pathlib import Path
 from types import FrameType
@@ -10,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from accord.cli.common import JsonOpt, console, emit_json, globals_of, run, settings_of
+from accord.cli.common import JsonOpt, console, emit_json, err_console, globals_of, run, settings_of
 from accord.lifecycle import AgencySpec, init_node
 
 
@@ -69,6 +70,11 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Override the bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="Override the port.")] = None,
+    workers: Annotated[int, typer.Option(
+        min=1, max=64, help="Server processes on one port (several need PostgreSQL; "
+        "docs/operations.md).")] = 1,
+    fd: Annotated[int | None, typer.Option(hidden=True, help="Serve on this inherited socket "
+                                           "(set by --workers).")] = None,
 ) -> None:
     """Serve the API, the federation endpoint and /healthz (Ctrl-C stops cleanly)."""
     from accord import migrations
@@ -81,6 +87,16 @@ def serve(
     settings = run(lambda: settings_of(ctx))
     setup_logging(settings.log_level)
     run(lambda: migrations.check_current(settings.resolved_database_url))
+    if workers > 1:
+        from accord.web.server import serve_workers
+
+        if settings.resolved_database_url.startswith("sqlite"):
+            err_console.print("accord: several worker processes need PostgreSQL (database_url); "
+                              "on SQLite one process serves, with group commit")
+            raise typer.Exit(2)
+        raise typer.Exit(serve_workers(
+            _without_workers(sys.argv[1:]), host=host or settings.host, port=port or settings.port,
+            workers=workers, stop_within=settings.shutdown_seconds))
     private_sqlite_file(settings.resolved_database_url)  # tightens a node made before 0600
     node = run(lambda: build_node(settings))
 
@@ -91,5 +107,19 @@ def serve(
 
     run(lambda: _unseal(node))
     serve_app(create_app(node), host=host or settings.host, port=port or settings.port,
-              log_level=settings.log_level, stop_within=settings.shutdown_seconds)
+              log_level=settings.log_level, stop_within=settings.shutdown_seconds, fd=fd)
     node.dispose()
+
+
+def _without_workers(argv: list[str]) -> list[str]:
+    """The command line without ``--workers N`` (for the worker processes)."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--workers":
+            skip = True
+        elif not arg.startswith("--workers="):
+            out.append(arg)
+    return out

@@ -4,23 +4,30 @@ Each round, in three short steps (SQLite serialises writers, so no
 transaction is held while waiting on the network):
 
 1. **claim** (one transaction): take up to ``batch`` pending envelopes whose
-   time has come, count the attempt and *already* set the next attempt time
-   (exponential backoff with jitter, :func:`accord.exchange.domain.backoff_delay`)
-   — a lease: if the process dies while sending, the envelope is simply tried
-   again then. A message recipient moves from ``queued`` to ``sent``.
-2. **send** (no transaction): hand the envelopes to the transport,
-   concurrently; envelopes for agencies hosted here go through the in-process
-   transport, the same envelope path.
-3. **settle** (one transaction): an accepted envelope's signed receipt is
-   verified with the recipient agency's key and stored as proof of delivery
-   (a receipt signed by a key this node does not know yet, of an agency on a
-   pinned peer, first makes it refresh that peer's keys — once, with no
+   time has come (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so that the worker of
+   another server process of the node never takes the same ones), count the
+   attempt and set a *lease* (:meth:`DeliveryWorker._lease`, longer than any send
+   can take): no worker takes the envelope again meanwhile, and if this process
+   dies while sending, it is simply tried again after the lease. A message
+   recipient moves from ``queued`` to ``sent``.
+2. **send** (no transaction): per destination node, the envelopes go in batches
+   (``exchange_send_batch`` envelopes, ``exchange_batch_max_bytes``) in one
+   request each (:meth:`Transport.send_batch`), the batches concurrently;
+   envelopes for agencies hosted here go through the in-process transport, the
+   same envelope path.
+3. **settle** (one transaction for the round): an accepted envelope's signed
+   receipt is verified with the recipient agency's key and stored as proof of
+   delivery (a receipt signed by a key this node does not know yet, of an agency
+   on a pinned peer, first makes it refresh that peer's keys — once, with no
    transaction open, rate limited: :func:`accord.exchange.refresh.learn_key`)
    (recipient ``delivered``); a rejected one is final (recipient ``refused``
    with the receiver's reason, and an alert in the sender's inbox); anything
-   else waits for its next attempt, unless the envelope has been trying for
-   longer than ``exchange_dead_letter_after_seconds``: then it is a dead
-   letter, and the sender gets an alert.
+   else is a failed attempt — logged with peer, envelope, attempt, error and
+   next try — and waits for its next attempt (exponential backoff with jitter,
+   capped at ``exchange_retry_max_seconds``:
+   :func:`accord.exchange.domain.backoff_delay`), unless the envelope has been
+   trying for longer than ``exchange_dead_letter_after_seconds``: then it is a
+   dead letter, and the sender gets an alert.
 
 Exactly-once as users see it comes from the two ends together: the outbox
 retries until it holds a receipt (at-least-once), and the receiver keys its
@@ -179,6 +186,12 @@ class DeliveryWorker:
         self._settle(jobs, deliveries)
         return len(jobs)
 
+    def _lease(self) -> float:
+        """How long a claimed envelope is left alone: longer than any send can take (the
+        HTTP timeout, twice, and a margin), so that no other worker process sends it too;
+        if this process dies while sending, the envelope is tried again after it."""
+        return 2 * self.node.settings.exchange_http_timeout_seconds + 5.0
+
     def _delay(self, attempt: int) -> float:
         st = self.node.settings
         with self._rng_lock:
@@ -205,7 +218,8 @@ class DeliveryWorker:
             for row in rows:
                 row.attempts += 1
                 row.last_attempt_at = now
-                row.next_attempt_at = now + timedelta(seconds=self._delay(row.attempts))
+                # a lease that outlasts the send: no other process takes it meanwhile
+                row.next_attempt_at = now + timedelta(seconds=self._lease())
                 rec = recipients.get(row.recipient_pk) if row.recipient_pk is not None else None
                 if rec is not None and advance(RecipientState(rec.state), RecipientState.SENT):
                     rec.state, rec.sent_at = RecipientState.SENT.value, now
@@ -300,6 +314,7 @@ class DeliveryWorker:
                         alerts.append(alert)
                     continue
                 row.last_error = delivery.error[:500]
+                row.next_attempt_at = now + timedelta(seconds=self._delay(row.attempts))
                 _log_failed(row, delivery.error)
                 if (now - row.created_at).total_seconds() >= dead_after:
                     alert = self._dead(s, row, rec)

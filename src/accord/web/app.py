@@ -20,6 +20,7 @@ from accord.audit.witness import HttpWitnessClient, witness_once
 from accord.bootstrap import Node
 from accord.clock import OffsetClock
 from accord.errors import AccordError, NotFound
+from accord.exchange.events import broker_of
 from accord.exchange.peer_refresher import PeerRefresher
 from accord.exchange.transport import HttpTransport
 from accord.exchange.worker import WORKER_KEY, DeliveryWorker
@@ -27,6 +28,7 @@ from accord.web import federation, openapi, problems
 from accord.web.api import audit, auth, messages, parties
 from accord.web.api import policy as policy_api
 from accord.web.api import records as records_api
+from accord.web.api import search as search_api
 from accord.web.deps import NodeDep
 
 log = logging.getLogger("accord.web")
@@ -136,11 +138,17 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
             # revocation on a peer is learnt in bounded time (safe in every process of a node)
             refresher = PeerRefresher(node)
             refresher.start()
+            # on PostgreSQL, events reach officers connected to the node's other processes
+            relay = broker_of(node).relay
+            if relay is not None:
+                relay.start()
         try:
             yield
         finally:
             for task in tasks:
                 task.cancel()
+            if background and (relay := broker_of(node).relay) is not None:
+                await asyncio.to_thread(relay.stop)
             if refresher is not None:
                 await asyncio.to_thread(refresher.stop)
             if worker is not None:
@@ -169,6 +177,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.include_router(messages.router)
     app.include_router(records_api.router)
     app.include_router(policy_api.router)
+    app.include_router(search_api.router)
     app.include_router(federation.router)
     if node.settings.mode == "test":
         app.include_router(_testing_router())
