@@ -28,7 +28,6 @@ from accord.web import federation, openapi, problems
 from accord.web.api import audit, auth, messages, parties
 from accord.web.api import policy as policy_api
 from accord.web.api import records as records_api
-from accord.web.api import search as search_api
 from accord.web.deps import NodeDep
 
 log = logging.getLogger("accord.web")
@@ -177,7 +176,6 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.include_router(messages.router)
     app.include_router(records_api.router)
     app.include_router(policy_api.router)
-    app.include_router(search_api.router)
     app.include_router(federation.router)
     if node.settings.mode == "test":
         app.include_router(_testing_router())
