@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -115,7 +116,18 @@ class Node:
         self.engine.dispose()
 
 
+#: Modules that register hooks when imported (record change hooks, hit listeners, content
+#: types): every node loads them, so the web app, the command line and tests behave alike.
+CAPABILITIES = ("accord.search.index",)
+
+
+def load_capabilities() -> None:
+    for name in CAPABILITIES:
+        importlib.import_module(name)
+
+
 def build_node(settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None) -> Node:
+    load_capabilities()
     if clock is None:
         clock = OffsetClock() if settings.clock == "offset" else SystemClock()
     engine = engine or make_engine(

@@ -74,6 +74,7 @@ __all__ = [
     "get_record",
     "import_records",
     "list_records",
+    "register_change_hook",
     "run_retention",
     "update_record",
 ]
@@ -83,6 +84,27 @@ _COLUMNS = ("schema", "properties", "caption", "owner", "handling", "source_reli
             "info_credibility", "legal_basis", "purpose", "retention_until", "cases",
             "provenance", "digest", "updated_at", "updated_by", "audit_idx",
             "flagged_at", "flag_reason")
+
+
+ChangeHook = Callable[[Node, Session, Record, str], None]
+_CHANGE_HOOKS: list[ChangeHook] = []
+
+
+def register_change_hook(fn: ChangeHook) -> None:
+    """Call ``fn(node, s, row, change)`` whenever a record changes, in the same transaction.
+
+    ``change`` is ``created``, ``updated`` or ``deleted`` (imports and retention too);
+    the search index (:mod:`accord.search.index`) and the alerts check register here.
+    A hook that raises rolls the change back. Registering the same function twice is a no-op.
+    """
+    if fn not in _CHANGE_HOOKS:
+        _CHANGE_HOOKS.append(fn)
+
+
+def _changed(node: Node, s: Session, rows: Iterable[Record], change: str) -> None:
+    for row in rows:
+        for fn in _CHANGE_HOOKS:
+            fn(node, s, row, change)
 
 
 def _obj(record_id: str) -> str:
@@ -278,6 +300,7 @@ def create_record(node: Node, entity: Mapping[str, Any], meta: Mapping[str, Any]
             credential=reader.credential)
         s.add(row)
         s.flush()
+        _changed(node, s, [row], "created")
         return row
 
     entity_id = entity.get("id") if isinstance(entity, Mapping) else None
@@ -364,6 +387,7 @@ def update_record(node: Node, record_id: str, *, reader: Reader,
             purpose=m.purpose.value, basis=m.legal_basis,
             detail={**_summary(row), "changed": changed}, credential=reader.credential)
         s.flush()
+        _changed(node, s, [row], "updated")
         return row
 
     return _attempt(node, actor=reader.actor, action=Action.RECORD_UPDATED, obj=_obj(record_id),
@@ -381,6 +405,7 @@ def delete_record(node: Node, record_id: str, *, reader: Reader, reason: str = "
         node.record(s, actor=reader.actor, action=Action.RECORD_DELETED, object=_obj(row.id),
                     purpose=row.purpose, basis=row.legal_basis,
                     detail={**_summary(row), "reason": reason[:500]}, credential=reader.credential)
+        _changed(node, s, [row], "deleted")
         s.delete(row)
 
     _attempt(node, actor=reader.actor, action=Action.RECORD_DELETED, obj=_obj(record_id),
@@ -583,6 +608,12 @@ def _flush_batch(node: Node, batch: dict[str, tuple[int, RecordData]], report: I
                      "b_updated_at": now, "b_updated_by": by, "b_audit_idx": audit_idx,
                      "b_flagged_at": None, "b_flag_reason": None}
                     for _, d in updates])
+            if _CHANGE_HOOKS:  # the hooks get the rows as they now stand (transient objects)
+                _changed(node, s, [Record(id=d.id, **_row_values(d), created_at=now, created_by=by,
+                                          updated_at=now, updated_by=by, audit_idx=audit_idx)
+                                   for _, d in inserts], "created")
+                _changed(node, s, [Record(id=d.id, **_row_values(d), updated_at=now, updated_by=by,
+                                          audit_idx=audit_idx) for _, d in updates], "updated")
     report.batches += 1
     report.inserted += len(inserts)
     report.updated += len(updates)
@@ -769,6 +800,7 @@ def run_retention(node: Node, *, flag_only: bool = False, dry_run: bool = False,
                 for r, idx in zip(rows, idxs, strict=True):
                     r.flagged_at, r.flag_reason, r.audit_idx = now, "retention-expired", idx
             else:
+                _changed(node, s, rows, "deleted")
                 s.execute(delete(Record).where(Record.id.in_(done)))
             report.ids.extend(done)
     return report
