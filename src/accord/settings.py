@@ -124,6 +124,22 @@ class Settings(BaseSettings):
     exchange_rejection_audit_window_seconds: float = Field(default=60.0, gt=0)
     exchange_rejection_audit_max_sources: int = Field(default=1000, ge=1)
 
+    # alerts (docs/alerts.md): the answer to a hit is due after this when the agreement sets
+    # no hit-follow-up deadline; reminders are looked for this often
+    alerts_hit_answer_hours: float = Field(default=12.0, gt=0, le=24 * 90)
+    alerts_reminder_seconds: float = Field(default=60.0, gt=0)
+    alerts_expiry_notice_days: int = Field(default=7, ge=0, le=365)
+    alerts_max_validity_days: int = Field(default=3 * 366, ge=1, le=10 * 366)
+
+    # hit/no-hit search (docs/search.md, "Hit/no-hit protocol"): a peer that has not answered
+    # within the deadline shows as "no answer"; a batch gets extra time per identifier
+    search_deadline_seconds: float = Field(default=3.0, gt=0, le=120)
+    search_deadline_per_item_ms: float = Field(default=2.0, ge=0, le=1000)
+    search_chunk_items: int = Field(default=2500, ge=1, le=10_000)
+    search_concurrency: int = Field(default=16, ge=1, le=256)
+    # a query envelope valid longer than this is refused (it bounds the replay table)
+    search_query_max_validity_seconds: float = Field(default=600.0, gt=0, le=86400)
+
     @field_validator("country")
     @classmethod
     def _upper_country(cls, value: str) -> str:

@@ -25,13 +25,16 @@ class Permission(StrEnum):
     RECORDS_WRITE = "records:write"
     MESSAGES_READ = "messages:read"
     MESSAGES_SEND = "messages:send"
+    ALERTS_READ = "alerts:read"
+    ALERTS_WRITE = "alerts:write"  # issue and withdraw alerts
+    SEARCH_QUERY = "search:query"  # hit/no-hit searches of peers
 
 
 _EVERYONE = {Permission.SELF_READ, Permission.TOKENS_OWN}
 _CASEWORK = {
     Permission.AGENCIES_READ, Permission.POLICY_EXPLAIN, Permission.AGREEMENTS_READ,
     Permission.RECORDS_READ, Permission.RECORDS_WRITE,
-    Permission.MESSAGES_READ, Permission.MESSAGES_SEND,
+    Permission.MESSAGES_READ, Permission.MESSAGES_SEND, Permission.SEARCH_QUERY,
 }
 
 _ADMINISTRATION = {
@@ -46,12 +49,13 @@ _ADMINISTRATION = {
 # the node (Principal.require_agency). Neither grants a clearance above its own. Pinning or
 # refreshing a peer is trust for the whole node, so only a node-admin may (peers:write).
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.OFFICER: frozenset(_EVERYONE | _CASEWORK),
-    Role.ANALYST: frozenset(_EVERYONE | _CASEWORK),
-    Role.SPOC: frozenset(_EVERYONE | _CASEWORK | {Permission.PEERS_READ}),
+    Role.OFFICER: frozenset(_EVERYONE | _CASEWORK | {Permission.ALERTS_READ, Permission.ALERTS_WRITE}),
+    Role.ANALYST: frozenset(_EVERYONE | _CASEWORK | {Permission.ALERTS_READ}),
+    Role.SPOC: frozenset(_EVERYONE | _CASEWORK | {Permission.PEERS_READ, Permission.ALERTS_READ,
+                                                  Permission.ALERTS_WRITE}),
     Role.LEGAL: frozenset(_EVERYONE | {
         Permission.AGENCIES_READ, Permission.POLICY_EXPLAIN, Permission.AGREEMENTS_READ,
-        Permission.RECORDS_READ, Permission.MESSAGES_READ,
+        Permission.RECORDS_READ, Permission.MESSAGES_READ, Permission.ALERTS_READ,
     }),
     Role.DPO: frozenset(_EVERYONE | {
         Permission.AUDIT_READ, Permission.POLICY_EXPLAIN, Permission.AGREEMENTS_READ,

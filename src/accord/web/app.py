@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 import accord
+from accord.alerts.reminders import reminder_loop
 from accord.audit.witness import HttpWitnessClient, witness_once
 from accord.bootstrap import Node
 from accord.clock import OffsetClock
@@ -25,9 +26,11 @@ from accord.exchange.peer_refresher import PeerRefresher
 from accord.exchange.transport import HttpTransport
 from accord.exchange.worker import WORKER_KEY, DeliveryWorker
 from accord.web import federation, openapi, problems
+from accord.web.api import alerts as alerts_api
 from accord.web.api import audit, auth, messages, parties
 from accord.web.api import policy as policy_api
 from accord.web.api import records as records_api
+from accord.web.api import search as search_api
 from accord.web.deps import NodeDep
 
 log = logging.getLogger("accord.web")
@@ -123,7 +126,8 @@ def _witness_round(node: Node, stop: threading.Event) -> None:
 def create_app(node: Node, *, background: bool = True) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        tasks = ([asyncio.create_task(_checkpointer(node)), asyncio.create_task(_witnessing(node))]
+        tasks = ([asyncio.create_task(_checkpointer(node)), asyncio.create_task(_witnessing(node)),
+                  asyncio.create_task(reminder_loop(node))]  # alerts: review and expiry
                  if background else [])
         worker = refresher = None
         if background:
@@ -175,7 +179,9 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(messages.router)
     app.include_router(records_api.router)
+    app.include_router(alerts_api.router)
     app.include_router(policy_api.router)
+    app.include_router(search_api.router)
     app.include_router(federation.router)
     if node.settings.mode == "test":
         app.include_router(_testing_router())

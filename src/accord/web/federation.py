@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from accord.audit import witness
@@ -16,6 +16,7 @@ from accord.crypto.envelope import EnvelopeTooLarge, MalformedEnvelope
 from accord.errors import AccordError
 from accord.exchange import services as exchange
 from accord.parties import services as parties
+from accord.search import protocol as search_protocol
 from accord.web.deps import NodeDep, ReadSessionDep
 from accord.web.openapi import problem_responses
 
@@ -95,6 +96,29 @@ def _split_batch(body: bytes, most: int) -> list[bytes]:
         except ValueError:
             raws.append(b"null")  # refused as malformed, on its own
     return raws
+
+
+@router.post("/search", responses=problem_responses(400, 403, 409, 413, 422), openapi_extra={
+    "requestBody": {"required": True, "description": "an accord/search-query envelope "
+                    "(docs/search.md, \"Hit/no-hit protocol\"), read as raw bytes up to "
+                    "exchange_envelope_max_bytes",
+                    "content": {"application/json": {"schema": {"type": "object"}}}}})
+async def search(request: Request, node: NodeDep) -> Response:
+    """Answer a hit/no-hit query now: an accord/search-answer envelope (per query only hit or
+    no hit, band and an opaque reference), or a problem document whose ``reason`` says why
+    the query was refused. Nothing of the query is stored but its audit entries."""
+    limit = node.settings.exchange_envelope_max_bytes
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():  # stop reading past the limit
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+    remote = request.client.host if request.client else None
+    answer = await run_in_threadpool(search_protocol.answer_query, node, b"".join(chunks),
+                                     remote=remote)
+    return Response(answer, media_type="application/json")
 
 
 # The add-checkpoint call speaks C2SP tlog-witness (plain text, a 409 answered with
