@@ -42,7 +42,8 @@ app.add_typer(audit.app, name="audit")
 app.command("demo")(demo.demo)
 
 # Groups of later capabilities, mounted when their module is present.
-for _name in ("agreements", "policy", "scenario", "records", "messages", "match"):
+for _name in ("agreements", "policy", "scenario", "records", "messages", "match", "search",
+              "alerts"):
     try:
         _mod = importlib.import_module(f"accord.cli.{_name}")
     except ModuleNotFoundError as _exc:
