@@ -1,5 +1,6 @@
 """Import every table module so ``Base.metadata`` is complete (Alembic, tests)."""
 
+from accord.alerts import models as alerts_models
 from accord.audit import models as audit_models
 from accord.db import Base
 from accord.exchange import models as exchange_models
@@ -9,4 +10,5 @@ from accord.search import models as search_models
 
 metadata = Base.metadata
 
-__all__ = ["audit_models", "exchange_models", "metadata", "parties_models", "records_models", "search_models"]
+__all__ = ["alerts_models", "audit_models", "exchange_models", "metadata", "parties_models",
+           "records_models", "search_models"]
