@@ -144,7 +144,7 @@ def cpu_seconds(pid: int) -> float:
 def pg_schemas(names: list[str]) -> Iterator[dict[str, str]]:
     """A fresh PostgreSQL schema per node, dropped afterwards."""
     admin = create_engine(PG_URL)
-    schemas = {n: f"bench_{n}_{uuid.uuid4().hex[:8]}" for n in names}
+    schemas = {n: f"bench_{n.lower()}_{uuid.uuid4().hex[:8]}" for n in names}
     with admin.begin() as conn:
         for schema in schemas.values():
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -184,6 +184,8 @@ def run_accord(count: int, clients: int, paced: int, workdir: Path,
         def submit(i: int) -> str:
             r = client.post("/api/v1/messages", json=message(i))
             r.raise_for_status()
+            if r.json()["refused"]:  # no agreement installed: nothing would ever be delivered
+                raise SystemExit(f"the message was refused: {r.json()['refused']}")
             return str(r.json()["message_id"])
 
         pids = [n.process.pid for n in nodes if n.process is not None]
