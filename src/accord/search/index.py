@@ -62,10 +62,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from followthemoney import model
-from sqlalchemy import delete, func, insert, literal, select, union_all
+from sqlalchemy import TextClause, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from accord.bootstrap import Node
@@ -502,6 +503,20 @@ class Candidates:
         return [eid for eid, _ in sorted(self.shared.items(), key=lambda x: (-x[1], x[0]))[:n]]
 
 
+@lru_cache(maxsize=256)
+def _blocks_statement(n_keys: int, n_sources: int) -> TextClause:
+    """One statement that reads up to ``:cap`` rows of each of ``n_keys`` blocks.
+
+    Plain SQL, built once per shape: building it with the expression language cost
+    more than running it (about 20 ms for 30 keys)."""
+    sources = ", ".join(f":s{j}" for j in range(n_sources))
+    # Only integers are interpolated; every value is a bound parameter.
+    parts = [f"SELECT t{i}.entry_id, {i} AS k FROM (SELECT entry_id FROM search_keys "  # noqa: S608
+             f"WHERE kind = 'person' AND key = :k{i} AND source IN ({sources}) LIMIT :cap) AS t{i}"
+             for i in range(n_keys)]
+    return text(" UNION ALL ".join(parts))
+
+
 def person_candidates(s: Session, person: PersonRecord, *,
                       sources: Sequence[str] = SOURCES, cap: int = BLOCK_CAP) -> Candidates:
     """Read the blocks of a person's keys (at most ``cap`` + 1 rows each) in one statement."""
@@ -509,16 +524,12 @@ def person_candidates(s: Session, person: PersonRecord, *,
     out = Candidates()
     if not keys or not sources:
         return out
-    parts = []
-    for i, key in enumerate(keys):
-        sub = (select(SearchKey.entry_id, literal(i).label("k"))
-               .where(SearchKey.kind == "person", SearchKey.key == key[:200],
-                      SearchKey.source.in_(list(sources)))
-               .limit(cap + 1).subquery())
-        parts.append(select(sub.c.entry_id, sub.c.k))
-    stmt = parts[0] if len(parts) == 1 else union_all(*parts)
+    params: dict[str, Any] = {f"k{i}": key[:200] for i, key in enumerate(keys)}
+    params.update({f"s{j}": src for j, src in enumerate(sources)})
+    params["cap"] = cap + 1
+    stmt = _blocks_statement(len(keys), len(sources))
     by_key: dict[int, list[int]] = {}
-    for eid, k in s.execute(stmt):
+    for eid, k in s.execute(stmt, params):
         by_key.setdefault(int(k), []).append(int(eid))
     for i, key in enumerate(keys):
         out.blocks[key] = len(by_key.get(i, ()))
