@@ -98,6 +98,7 @@ __all__ = [
     "Accepted",
     "ContentHandler",
     "Incoming",
+    "PreparedMessage",
     "Received",
     "Verdict",
     "acknowledge",
@@ -106,6 +107,7 @@ __all__ = [
     "flush_rejections",
     "list_messages",
     "outbox_summary",
+    "prepare_message",
     "proof_of",
     "queue_envelope",
     "read_message",
@@ -115,8 +117,10 @@ __all__ = [
     "rejection_ledger",
     "reply",
     "requeue_recipient",
+    "send_grouped",
     "send_message",
     "store_counts",
+    "store_message",
 ]
 
 Box = str  # inbox | sent | all
@@ -144,13 +148,33 @@ def audited(node: Node, *, actor: str, obj: str, fn: Callable[[Session], T],
         with node.uow() as s:
             return fn(s)
     except AccordError as exc:
-        if exc.status < 500 and not isinstance(exc, EnvelopeRejected):
-            with node.uow() as s:
-                node.record_failure(
-                    s, actor=actor,
-                    action=Action.MESSAGE_DENIED if exc.status == 403 else Action.MESSAGE_FAILED,
-                    object=obj, outcome=exc.slug, error=exc, credential=credential)
+        _audit_failure(node, exc, actor=actor, obj=obj, credential=credential)
         raise
+
+
+def send_grouped(node: Node, principal: Principal, cmd: MessageCreate,
+                 view: Callable[[Message], T]) -> T:
+    """:func:`send_message` for the API under load: prepared (checks, policy, sealing) in a
+    read-only transaction, then stored in a transaction shared with concurrent senders
+    (group commit); ``view`` turns the stored message into the answer inside it. Failures
+    are audited as by :func:`audited`."""
+    try:
+        with node.read() as s:
+            prepared = prepare_message(node, s, principal, cmd)
+        return node.grouped(lambda s: view(store_message(node, s, prepared)))
+    except AccordError as exc:
+        _audit_failure(node, exc, actor=principal.actor, obj="message:new",
+                       credential=principal.audit_credential)
+        raise
+
+
+def _audit_failure(node: Node, exc: AccordError, *, actor: str, obj: str, credential: str) -> None:
+    if exc.status < 500 and not isinstance(exc, EnvelopeRejected):
+        with node.uow() as s:
+            node.record_failure(
+                s, actor=actor,
+                action=Action.MESSAGE_DENIED if exc.status == 403 else Action.MESSAGE_FAILED,
+                object=obj, outcome=exc.slug, error=exc, credential=credential)
 
 
 def _require(principal: Principal, permission: Permission) -> None:
@@ -194,22 +218,36 @@ def _expiry(node: Node, now: datetime) -> datetime:
     return now + timedelta(seconds=ttl)
 
 
+def _seal_to(node: Node, s: Session, *, payload: dict[str, Any], content_type: str, sender: str,
+             recipient: str, now: datetime) -> tuple[str, str]:
+    """Seal ``payload`` from ``sender`` to the agency ``recipient``: (envelope id, envelope)."""
+    kid, key = node.keys.signing_key(s, sender)
+    env_id = uuid.uuid4().hex
+    envelope = seal(payload, sender=SenderKey(sender, kid, key),
+                    recipients=[_recipient_key(s, recipient)], envelope_id=env_id,
+                    created=now, expires=_expiry(node, now), content_type=content_type)
+    return env_id, canonical_json(envelope).decode("utf-8")
+
+
+def _outbox_row(env_id: str, envelope: str, *, content_type: str, sender: str, recipient: str,
+                node_id: str, recipient_pk: int | None, now: datetime) -> OutboxEntry:
+    return OutboxEntry(
+        envelope_id=env_id, content_type=content_type, sender=sender, recipient=recipient,
+        node_id=node_id, recipient_pk=recipient_pk, envelope=envelope, state="pending",
+        attempts=0, created_at=now, next_attempt_at=now,
+    )
+
+
 def _enqueue(
     node: Node, s: Session, *, payload: dict[str, Any], content_type: str, sender: str,
     recipient: Agency, recipient_pk: int | None, now: datetime,
 ) -> OutboxEntry:
     """Seal ``payload`` from ``sender`` to ``recipient`` and put it in the outbox."""
-    kid, key = node.keys.signing_key(s, sender)
-    env_id = uuid.uuid4().hex
-    envelope = seal(payload, sender=SenderKey(sender, kid, key),
-                    recipients=[_recipient_key(s, recipient.id)], envelope_id=env_id,
-                    created=now, expires=_expiry(node, now), content_type=content_type)
-    entry = OutboxEntry(
-        envelope_id=env_id, content_type=content_type, sender=sender, recipient=recipient.id,
-        node_id=recipient.node_id, recipient_pk=recipient_pk,
-        envelope=canonical_json(envelope).decode("utf-8"), state="pending", attempts=0,
-        created_at=now, next_attempt_at=now,
-    )
+    env_id, envelope = _seal_to(node, s, payload=payload, content_type=content_type,
+                                sender=sender, recipient=recipient.id, now=now)
+    entry = _outbox_row(env_id, envelope, content_type=content_type, sender=sender,
+                        recipient=recipient.id, node_id=recipient.node_id,
+                        recipient_pk=recipient_pk, now=now)
     s.add(entry)
     return entry
 
@@ -320,6 +358,32 @@ def send_message(node: Node, s: Session, principal: Principal, cmd: MessageCreat
     :class:`ValidationFailed` / :class:`UnknownRecipient` for a bad message
     (nothing stored) and :class:`PermissionDenied` above the officer's clearance.
     """
+    return store_message(node, s, prepare_message(node, s, principal, cmd))
+
+
+@dataclass
+class PreparedMessage:
+    """A message checked, decided and sealed (:func:`prepare_message`), not stored yet."""
+
+    principal: Principal
+    cmd: MessageCreate
+    message_id: str
+    thread_id: str
+    now: datetime
+    recipients: list[str]
+    records: list[Any]
+    categories: list[str]
+    resource: Resource
+    decisions: dict[str, Verdict]
+    envelopes: dict[str, tuple[str, str, str]]  # agency -> (node id, envelope id, envelope)
+
+
+def prepare_message(node: Node, s: Session, principal: Principal, cmd: MessageCreate) -> PreparedMessage:
+    """Everything of sending that only reads: validation, recipients and their keys, the
+    thread, the policy decisions, the payload, and the sealed envelopes (signing and
+    encryption). ``s`` may be a read-only session: the costly part of a send runs outside
+    the write transaction, so writers (on SQLite, the one writer) are held only for the
+    inserts (:func:`store_message`)."""
     _require(principal, Permission.MESSAGES_SEND)
     sender = principal.agency_id
     _check_clearance(principal, cmd.handling.value)
@@ -331,7 +395,7 @@ def send_message(node: Node, s: Session, principal: Principal, cmd: MessageCreat
     except (ValueError, ValidationError) as exc:
         raise ValidationFailed(f"an attached record is not a valid FtM entity: {_first_error(exc)}",
                                field="records") from None
-    known = {a.id: a for a in s.scalars(select(Agency).where(Agency.id.in_(recipients)))}
+    known = {a.id: a.node_id for a in s.scalars(select(Agency).where(Agency.id.in_(recipients)))}
     unknown = [r for r in recipients if r not in known]
     if unknown:
         raise UnknownRecipient(f"unknown agencies: {', '.join(unknown)}", field="to", agencies=unknown)
@@ -349,40 +413,59 @@ def send_message(node: Node, s: Session, principal: Principal, cmd: MessageCreat
             r: _policy(node, s, actor=Actor(sender, r, officer=principal.username,
                                             clearance=principal.clearance.value),
                        resource=resource, purpose=cmd.purpose.value, by=principal.actor,
-                       side="sender", at=now, credential=principal.audit_credential)
+                       side="sender", at=now, record=False)
             for r in recipients
         }
     except ValueError as exc:
         raise ValidationFailed(str(exc), field="crime_area") from None
     allowed = [r for r in recipients if decisions[r].allowed]
-
-    msg = Message(
-        message_id=message_id, owner=sender, direction="out", thread_id=thread_id,
-        in_reply_to=cmd.in_reply_to, sender=sender, sender_officer=principal.actor,
-        to=recipients, subject=clean_subject(cmd.subject), body=cmd.body, language=cmd.language,
-        priority=cmd.priority.value, priority_rank=cmd.priority.rank, handling=cmd.handling.value,
-        case_ref=cmd.case_ref, crime_area=cmd.crime_area, purpose=cmd.purpose.value,
-        categories=sorted(c.value for c in categories),
-        records=[r.to_ftm() for r in records],
-        evidence=[e.model_dump() for e in cmd.evidence], created_at=now, recipients=[],
-    )
-    s.add(msg)
-    s.flush()
-    payload = None
+    envelopes: dict[str, tuple[str, str, str]] = {}
     if allowed:
         try:
             payload = MessagePayload(
                 message_id=message_id, thread_id=thread_id, in_reply_to=cmd.in_reply_to,
-                sender=sender, sender_officer=principal.actor, to=allowed, subject=msg.subject,
-                body=cmd.body, language=cmd.language, priority=cmd.priority, handling=cmd.handling,
-                case_ref=cmd.case_ref, crime_area=cmd.crime_area, purpose=cmd.purpose,
-                records=records, evidence=cmd.evidence, created=now,
+                sender=sender, sender_officer=principal.actor, to=allowed,
+                subject=clean_subject(cmd.subject), body=cmd.body, language=cmd.language,
+                priority=cmd.priority, handling=cmd.handling, case_ref=cmd.case_ref,
+                crime_area=cmd.crime_area, purpose=cmd.purpose, records=records,
+                evidence=cmd.evidence, created=now,
             ).model_dump(mode="json", by_alias=True)
         except ValidationError as exc:
             raise ValidationFailed(f"the message is not valid: {_first_error(exc)}") from None
+        for agency in allowed:
+            env_id, text = _seal_to(node, s, payload=payload, content_type=CONTENT_MESSAGE,
+                                    sender=sender, recipient=agency, now=now)
+            envelopes[agency] = (known[agency], env_id, text)
+    return PreparedMessage(principal, cmd, message_id, thread_id, now, recipients, records,
+                           sorted(c.value for c in categories), resource, decisions, envelopes)
+
+
+def store_message(node: Node, s: Session, prepared: PreparedMessage) -> Message:
+    """Write a prepared message: the message, a recipient row per addressee, the sealed
+    envelopes in the outbox and the audit entries (the policy decisions and
+    ``exchange:message:sent``), in the caller's transaction."""
+    p, cmd, principal = prepared, prepared.cmd, prepared.principal
+    sender, now = principal.agency_id, prepared.now
+    for agency in p.recipients:
+        _record_verdict(node, s, p.decisions[agency],
+                        actor=Actor(sender, agency, officer=principal.username,
+                                    clearance=principal.clearance.value),
+                        resource=p.resource, purpose=cmd.purpose.value, by=principal.actor,
+                        side="sender", credential=principal.audit_credential)
+    msg = Message(
+        message_id=p.message_id, owner=sender, direction="out", thread_id=p.thread_id,
+        in_reply_to=cmd.in_reply_to, sender=sender, sender_officer=principal.actor,
+        to=p.recipients, subject=clean_subject(cmd.subject), body=cmd.body, language=cmd.language,
+        priority=cmd.priority.value, priority_rank=cmd.priority.rank, handling=cmd.handling.value,
+        case_ref=cmd.case_ref, crime_area=cmd.crime_area, purpose=cmd.purpose.value,
+        categories=p.categories, records=[r.to_ftm() for r in p.records],
+        evidence=[e.model_dump() for e in cmd.evidence], created_at=now, recipients=[],
+    )
+    s.add(msg)
+    s.flush()
     states: dict[str, str] = {}
-    for agency in sorted(recipients):  # the order of Message.recipients
-        decision = decisions[agency]
+    for agency in sorted(p.recipients):  # the order of Message.recipients
+        decision = p.decisions[agency]
         rec = Recipient(message_pk=msg.id, agency=agency, queued_at=now,
                         state=RecipientState.QUEUED.value)
         if not decision.allowed:
@@ -390,17 +473,18 @@ def send_message(node: Node, s: Session, principal: Principal, cmd: MessageCreat
             rec.refusal = decision.refusal("sender")
         msg.recipients.append(rec)  # the collection is complete: no reload needed
         s.flush()
-        if decision.allowed and payload is not None:
-            entry = _enqueue(node, s, payload=payload, content_type=CONTENT_MESSAGE, sender=sender,
-                             recipient=known[agency], recipient_pk=rec.id, now=now)
-            rec.envelope_id = entry.envelope_id
+        if agency in p.envelopes:
+            node_id, env_id, text = p.envelopes[agency]
+            s.add(_outbox_row(env_id, text, content_type=CONTENT_MESSAGE, sender=sender,
+                              recipient=agency, node_id=node_id, recipient_pk=rec.id, now=now))
+            rec.envelope_id = env_id
         states[agency] = rec.state
     node.record_at_commit(
-        s, actor=principal.actor, action=Action.MESSAGE_SENT, object=f"message:{message_id}",
+        s, actor=principal.actor, action=Action.MESSAGE_SENT, object=f"message:{p.message_id}",
         purpose=cmd.purpose.value,
         detail={"recipients": states, "categories": msg.categories, "handling": msg.handling,
                 "priority": msg.priority, "case_ref": msg.case_ref, "crime_area": msg.crime_area,
-                "in_reply_to": msg.in_reply_to, "records": len(records)},
+                "in_reply_to": msg.in_reply_to, "records": len(p.records)},
         credential=principal.audit_credential,
     )
     s.flush()

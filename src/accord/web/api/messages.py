@@ -54,10 +54,7 @@ def _sent(msg: Message) -> SendResult:
 def send(body: MessageCreate, node: NodeDep, principal: MessagesSend) -> SendResult:
     """Send a message. Recipients refused by the agreements are listed in ``refused`` with the
     clause and reason; the others are queued for delivery."""
-    result = services.audited(
-        node, actor=principal.actor, obj="message:new",
-        fn=lambda s: _sent(services.send_message(node, s, principal, body)),
-        credential=principal.audit_credential, grouped=True)
+    result = services.send_grouped(node, principal, body, _sent)
     wake_worker(node)
     return result
 
