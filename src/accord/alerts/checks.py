@@ -189,14 +189,14 @@ def on_record_change(node: Node, s: Session, row: Record, change: str) -> None:
         return
     from accord.search.index import SearchContext, search_local
 
-    queries = queries_for(row.entity(), owner=row.owner)
-    if not queries:
-        return
-    has_alerts = tx_cache(s, "alerts.any-active")
+    has_alerts = tx_cache(s, "alerts.any-active")  # a batch import asks once
     if "any" not in has_alerts:
         has_alerts["any"] = s.scalars(select(Alert.id).where(
             Alert.state == AlertState.ACTIVE.value).limit(1)).first() is not None
     if not has_alerts["any"]:
+        return
+    queries = queries_for(row.entity(), owner=row.owner)
+    if not queries:
         return
     at = node.now()
     officer = str(row.updated_by or row.created_by or "")
