@@ -233,3 +233,24 @@ def _api_round(fed: World, client: TestClient, headers: dict[str, str]) -> None:
     r = client.post("/api/v1/alerts", headers=headers, json={
         "type": "arrest", "subject": ANA, "valid_until": valid, "handling": "H3"})
     assert r.status_code == 403
+
+
+def test_an_officers_search_through_the_search_service_hits_a_foreign_alert(fed: World) -> None:
+    from accord.records import Reader
+    from accord.search.index import parse_query
+    from accord.search.services import search_as_officer
+
+    alert = issue(fed.es, "garcia", type="stolen-object", subject={
+        "id": "pp-1", "schema": "Passport", "properties": {"number": ["XDA123456"],
+                                                            "country": ["es"], "holder": ["ana-1"]}})
+    fed.pump()
+    reader = Reader(actor="FR-PN/dupont", agency_id="FR-PN", clearance="H2")
+    result = search_as_officer(fed.fr, parse_query({"kind": "document", "value": "xda-123 456"}),
+                               reader=reader, purpose="detection", where="Irun toll")
+    assert [h.ref for h in result.hits if h.source == "alert"] == [alert.alert_id]
+    fed.pump()
+    [hit] = hits(fed.es)
+    assert (hit.reporter, hit.officer, hit.place, hit.band) == (
+        "FR-PN", "FR-PN/dupont", "Irun toll", "strong")
+    [note] = inbox(fed.es, "ES-PN")
+    assert note.priority == "urgent" and "Irun toll" in note.body
