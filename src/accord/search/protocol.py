@@ -47,7 +47,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -121,6 +121,7 @@ __all__ = [
     "search_peers",
     "search_port_of",
     "set_search_port",
+    "warm_up",
 ]
 
 log = logging.getLogger("accord.search")
@@ -282,14 +283,21 @@ def _decide(node: Node, s: Session | None, flow: _Flow, *, action: str, by: str 
     resource = Resource({flow.category}, flow.crime_area, flow.handling)
     verdict = Verdict.of(node.policy.decide(actor, action, resource, flow.purpose, flow.at))
     if s is not None:
-        node.record_at_commit(s, actor=by, action=Action.POLICY_DECISION,
-                              object=f"flow:{flow.agency}->{flow.counterpart}:{action}",
-                              purpose=flow.purpose, basis=verdict.basis_text,
-                              outcome="allow" if verdict.allowed else "deny",
-                              detail={"side": side, "decision": verdict.to_dict(),
-                                      "resource": resource.to_dict()},
-                              credential=credential)
+        _record_decision(node, s, flow, verdict, action=action, by=by, side=side,
+                         credential=credential)
     return verdict
+
+
+def _record_decision(node: Node, s: Session, flow: _Flow, verdict: Verdict, *, action: str,
+                     by: str, side: str, credential: str = "") -> None:
+    resource = Resource({flow.category}, flow.crime_area, flow.handling)
+    node.record_at_commit(s, actor=by, action=Action.POLICY_DECISION,
+                          object=f"flow:{flow.agency}->{flow.counterpart}:{action}",
+                          purpose=flow.purpose, basis=verdict.basis_text,
+                          outcome="allow" if verdict.allowed else "deny",
+                          detail={"side": side, "decision": verdict.to_dict(),
+                                  "resource": resource.to_dict()},
+                          credential=credential)
 
 
 # --------------------------------------------------------------------------- sender
@@ -674,7 +682,10 @@ def answer_query(node: Node, raw: bytes, *, remote: str | None = None) -> bytes:
 def _answer(node: Node, raw: bytes, env_id: str) -> bytes:
     now = node.now()
     denied: ReceiverPolicyDenied | None = None
-    with node.uow() as s:
+    # everything is read in a read-only transaction (a search never waits for the write
+    # lock); the audit entries are written after, in one short transaction
+    writes: list[Callable[[Session], None]] = []
+    with node.read() as s:
         hosted = list(s.scalars(select(Agency.id).where(Agency.hosted.is_(True))
                                 .order_by(Agency.id)))
         claimed = [str(r["agency"]) for r in parse_json(raw)["header"]["recipients"]]
@@ -702,22 +713,26 @@ def _answer(node: Node, raw: bytes, env_id: str) -> bytes:
         sender, me = opened.sender, opened.recipient
         by = f"node:{node.settings.node_id}"
         categories = sorted({CATEGORY_OF[i.kind] for i in payload.items})
-        verdicts = {c: _decide(node, s, _Flow(sender, me, c, payload.crime_area,
-                                              payload.handling.value, payload.purpose.value, now),
-                               action=PolicyAction.HIT_NO_HIT_SEARCH, by=by, side="receiver")
-                    for c in categories}
+        flows = {c: _Flow(sender, me, c, payload.crime_area, payload.handling.value,
+                          payload.purpose.value, now) for c in categories}
+        verdicts = {c: _decide(node, None, f, action=PolicyAction.HIT_NO_HIT_SEARCH)
+                    for c, f in flows.items()}
+        for c, f in flows.items():
+            writes.append(lambda w, f=f, v=verdicts[c]: _record_decision(  # type: ignore[misc]
+                node, w, f, v, action=PolicyAction.HIT_NO_HIT_SEARCH, by=by, side="receiver"))
         allowed = {c for c, v in verdicts.items() if v.allowed}
         if not allowed:
             v = verdicts[categories[0]]
             denied = ReceiverPolicyDenied(f"{me}'s node refuses the search: {v.reason}",
                                           code=v.code, clause=v.clause, basis=v.basis)
-            node.record_at_commit(s, actor=f"agency:{sender}", action=Action.SEARCH_REJECTED,
+            writes.append(lambda w, v=v: node.record_at_commit(  # type: ignore[misc]
+                                  w, actor=f"agency:{sender}", action=Action.SEARCH_REJECTED,
                                   object=f"search:{payload.query_id}", outcome="rejected",
                                   purpose=payload.purpose.value,
                                   detail={"reason": "policy-denied", "recipient": me,
                                           "envelope_id": env_id, "categories": categories,
                                           "count": len(payload.items), "code": v.code,
-                                          "clause": v.basis_text or None})
+                                          "clause": v.basis_text or None}))
         else:
             context = SearchContext(agency=sender, officer=payload.officer,
                                     purpose=payload.purpose.value, at=now, where=me)
@@ -766,8 +781,8 @@ def _answer(node: Node, raw: bytes, env_id: str) -> bytes:
                             envelope_id=uuid.uuid4().hex, created=now,
                             expires=now + _ANSWER_VALIDITY, content_type=CONTENT_ANSWER)
             hit_count = sum(1 for r in results if r.outcome == "hit")
-            node.record_at_commit(
-                s, actor=f"agency:{sender}", action=Action.SEARCH_ANSWERED,
+            writes.append(lambda w: node.record_at_commit(
+                w, actor=f"agency:{sender}", action=Action.SEARCH_ANSWERED,
                 object=f"search:{payload.query_id}", purpose=payload.purpose.value,
                 basis=next(v.basis_text for v in verdicts.values() if v.allowed),
                 detail={"recipient": me, "envelope_id": env_id,
@@ -775,11 +790,28 @@ def _answer(node: Node, raw: bytes, env_id: str) -> bytes:
                         "officer": payload.officer, "categories": categories,
                         "refused_categories": sorted(set(categories) - allowed),
                         "count": len(payload.items), "hits": hit_count,
-                        "bands": _counts(r.band for r in results if r.band)})
+                        "bands": _counts(r.band for r in results if r.band)}))
+    with node.uow() as w:
+        for write in writes:
+            write(w)
     if denied is not None:
         denied.audited = True  # type: ignore[attr-defined]
         raise denied
     return canonical_json(envelope)
+
+
+def warm_up() -> float:
+    """Load the matcher's tables (transliteration, name identities, weights) now; seconds taken.
+
+    The first person comparison of a process builds them (about 15 s on a small machine),
+    far beyond a search deadline: the app calls this in a thread at start-up, so peers are
+    not answered "no answer" by a node that is still cold."""
+    from accord.search.matcher import PersonRecord, compare
+
+    started = time.perf_counter()
+    compare(PersonRecord(names=("يوسف العمراني", "Иван Петров"), birth_dates=("1985-08-31",)),
+            PersonRecord(names=("Youssef El Amrani", "习近平"), birth_dates=("1985",)))
+    return time.perf_counter() - started
 
 
 def query_of(item: SearchItem) -> Query:

@@ -25,6 +25,7 @@ from accord.exchange.events import broker_of
 from accord.exchange.peer_refresher import PeerRefresher
 from accord.exchange.transport import HttpTransport
 from accord.exchange.worker import WORKER_KEY, DeliveryWorker
+from accord.search import protocol as search_protocol
 from accord.web import federation, openapi, problems
 from accord.web.api import alerts as alerts_api
 from accord.web.api import audit, auth, messages, parties
@@ -141,6 +142,9 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
             # revocation on a peer is learnt in bounded time (safe in every process of a node)
             refresher = PeerRefresher(node)
             refresher.start()
+            # the matcher's tables take seconds to build: not while a peer waits for an answer
+            threading.Thread(target=search_protocol.warm_up, name="search-warm-up",
+                             daemon=True).start()
             # on PostgreSQL, events reach officers connected to the node's other processes
             relay = broker_of(node).relay
             if relay is not None:

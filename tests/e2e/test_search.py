@@ -1,0 +1,162 @@
+"""Hit/no-hit search between real node processes on loopback (ES, FR, MA, IT), over real HTTP.
+
+The sample agreements plus one granting FR–MA searches; IT has no agreement with anyone.
+An FR officer's person search in Arabic script finds the ES record written in Latin
+letters (hit from ES), gets no answer from the stopped MA node (never "no hit"), and asks
+nothing of IT (not asked, with the reason). The answer envelopes ES sends are captured by
+an in-process FR client over the same HTTP route, opened, and searched for personal data.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from accord.bootstrap import build_node
+from accord.crypto.canonical import parse_json
+from accord.crypto.envelope import open_envelope
+from accord.demo import DemoNode, free_port_block, start_federation, stop_all
+from accord.search import protocol
+from accord.search.schemas import SearchCreate
+from accord.search.transport import HttpSearchPort, Reply
+from accord.settings import load_settings
+from tests.e2e.test_exchange import EXAMPLES, Api, wait_for
+from tests.unit.exchange.conftest import principal_of
+from tests.unit.search.test_protocol import FR_MA_SEARCH
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+ARABIC = "يوسف العمراني"
+ES_PERSON = {"schema": "Person",
+             "properties": {"name": ["Youssef El Amrani"], "birthDate": ["1985-08-31"],
+                            "passportNumber": ["XDA123456"]}}
+META = {"handling": "H1", "source_reliability": "B", "info_credibility": "2",
+        "legal_basis": "Ley Orgánica 7/2021", "purpose": "investigation",
+        "retention_until": "2031-01-01", "provenance": "e2e"}
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, DemoNode]]:
+    base = tmp_path_factory.mktemp("search-fed")
+    agreements = base / "agreements"
+    shutil.copytree(EXAMPLES, agreements)
+    (agreements / "fr-ma-search.yaml").write_text(FR_MA_SEARCH)
+    countries = ["ES", "FR", "MA", "IT"]
+    port = free_port_block(len(countries))
+    started = start_federation(base, countries, first_port=port, agreements=agreements,
+                               say=lambda _m: None)
+    try:
+        yield {dn.country: dn for dn in started}
+    finally:
+        stop_all(started)
+
+
+def _answer(result: dict[str, Any], agency: str) -> dict[str, Any]:
+    return next(a for a in result["results"][0]["answers"] if a["agency"] == agency)
+
+
+def _peer(result: dict[str, Any], agency: str) -> dict[str, Any]:
+    return next(p for p in result["peers"] if p["agency"] == agency)
+
+
+def test_arabic_search_hits_es_no_answer_from_stopped_ma_not_asked_it(
+        nodes: dict[str, DemoNode]) -> None:
+    es, fr = Api(nodes["ES"], "es.officer"), Api(nodes["FR"], "fr.officer")
+    try:
+        r = es.client.post("/api/v1/records", json={"entity": ES_PERSON, "meta": META})
+        assert r.status_code == 201, r.text
+        record_id = r.json()["id"]
+
+        # a node builds the matcher's tables in a thread at start-up (seconds): until every
+        # node is warm a peer may not answer within the deadline
+        def warm() -> bool:
+            r = fr.client.post("/api/v1/search", json={"kind": "person", "value": ARABIC,
+                                                       "dob": "1985-08-31"})
+            assert r.status_code == 200, r.text
+            return all(p["status"] in ("answered", "not-asked") for p in r.json()["peers"])
+
+        wait_for(warm, timeout=120, every=1.0)
+
+        ma = nodes["MA"]
+        assert ma.process is not None
+        ma.process.terminate()
+        ma.process.wait(timeout=30)
+
+        started = time.perf_counter()
+        r = fr.client.post("/api/v1/search", json={"kind": "person", "value": ARABIC,
+                                                   "dob": "1985-08-31"})
+        seconds = time.perf_counter() - started
+        assert r.status_code == 200, r.text
+        result = r.json()
+        hit = _answer(result, "ES-PN")
+        assert hit["outcome"] == "hit" and hit["band"] == "strong"
+        assert hit["follow_up"]["clause"] == "eu-prum@1#after-hit"
+        assert record_id not in hit["reference"]
+        assert _answer(result, "MA-DGSN")["outcome"] == "no-answer"
+        assert _peer(result, "MA-DGSN")["status"] == "no-answer"
+        italian = [p for p in result["peers"] if p["agency"].startswith("IT-")]
+        assert italian
+        for it in italian:
+            assert it["status"] == "not-asked" and it["code"] == "no-agreement"
+            assert it["asked"] == 0 and _answer(result, it["agency"])["outcome"] == "not-asked"
+        assert seconds < 10, seconds
+        print(f"search with MA down: {seconds * 1000:.0f} ms; ES answered in "
+              f"{_peer(result, 'ES-PN')['latency_ms']} ms")
+    finally:
+        es.close()
+        fr.close()
+
+
+class _Capturing(HttpSearchPort):
+    def __init__(self) -> None:
+        super().__init__()
+        self.answers: list[tuple[str, bytes]] = []
+
+    def search(self, node_id: str, base_url: str | None, envelope: bytes, *,
+               timeout: float) -> Reply:
+        reply = super().search(node_id, base_url, envelope, timeout=timeout)
+        if reply.answer is not None:
+            self.answers.append((node_id, reply.answer))
+        return reply
+
+
+def test_answer_envelopes_hold_no_personal_data(nodes: dict[str, DemoNode]) -> None:
+    """An FR client in this process (FR's own store and keys) asks the real ES process."""
+    fr_dir: Path = nodes["FR"].data_dir
+    node = build_node(load_settings(config_file=fr_dir / "accord.toml"))
+    port = _Capturing()
+    try:
+        result = protocol.search_peers(node, principal_of(node, "fr.officer"),
+                                       SearchCreate(kind="person", value=ARABIC,
+                                                    dob="1985-08-31"), port=port)
+        hit = next(a for a in result.results[0].answers if a.agency == "ES-PN")
+        assert hit.outcome == "hit"
+        answers = [raw for node_id, raw in port.answers if node_id == "es-node"]
+        assert answers
+        for raw in answers:
+            with node.read() as s:
+                opened = open_envelope(raw, recipient="FR-PN", keys=protocol._Keys(node, s),
+                                       now=node.now())
+            assert opened.content_type == "accord/search-answer"
+            for item in opened.payload["results"]:
+                assert set(item) <= {"i", "outcome", "band", "ref"}
+            header = str(parse_json(raw)["header"])
+            text = str(opened.payload)
+            for secret in ("Youssef", "Amrani", "1985", "XDA123456", ARABIC):
+                assert secret not in text and secret not in header
+                assert secret.encode() not in raw
+    finally:
+        port.close()
+        node.dispose()
+
+
+def test_the_federation_route_refuses_junk(nodes: dict[str, DemoNode]) -> None:
+    r = httpx.post(nodes["ES"].url + "/federation/v1/search", content=b"{}", timeout=10)
+    assert r.status_code == 400 and r.json()["reason"] == "malformed"
+
