@@ -27,6 +27,9 @@ T = TypeVar("T")
 class Globals:
     data_dir: Path | None = None
     config: Path | None = None
+    # a node built by the caller (tests: in-process nodes with injected ports); commands
+    # use it instead of building one from the settings, and leave it open
+    node: Node | None = None
 
 
 def globals_of(ctx: typer.Context) -> Globals:
@@ -43,6 +46,10 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 @contextmanager
 def node_of(ctx: typer.Context) -> Iterator[Node]:
+    given = globals_of(ctx).node
+    if given is not None:
+        yield given
+        return
     node = build_node(settings_of(ctx))
     try:
         yield node

@@ -1,10 +1,14 @@
-"""``accord search …``: the node's search index — rebuild it, search it locally.
+"""``accord search …``: the node's search index — rebuild it, search it locally — and the
+cross-border hit/no-hit search.
 
 ``reindex`` rebuilds the record half of the index from the records table (batches,
 progress bar, bounded memory); ``local`` lets an officer at the node search its
 records and alerts, audited as a read (:func:`accord.search.services.search_as_officer`).
 The command line acts as the node operator unless ``--as USERNAME`` names an officer.
-Cross-border queries (the hit/no-hit protocol) belong in this group too.
+``query`` runs the hit/no-hit fan-out (:func:`accord.search.protocol.search_peers`, as
+``POST /api/v1/search`` does) as the officer named by ``--as`` and prints, per peer
+agency, hit / no-hit / no-answer / not-asked / refused with the band, the opaque
+reference and, for a peer not asked, the clause and reason.
 """
 
 from __future__ import annotations
@@ -12,14 +16,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import func, select
 
+from accord.audit.tags import Action
 from accord.cli.common import JsonOpt, console, emit_json, err_console, node_of, run
+from accord.cli.messages import _principal
 from accord.cli.records import AsOpt, _reader
+from accord.errors import AccordError, ValidationFailed
 from accord.records.models import Record
-from accord.search import index
+from accord.search import index, protocol
+from accord.search.schemas import Kind, SearchCreate, SearchResult
 from accord.search.services import search_as_officer
 
 app = typer.Typer(help="Search: the node's index of records and alerts.", no_args_is_help=True)
@@ -98,3 +107,82 @@ def local(
     console.print(table)
     if result.withheld:
         console.print(f"{result.withheld} hit(s) withheld (clearance or another country's record)")
+
+
+_STYLE = {"hit": "bold green", "no-hit": "", "no-answer": "yellow", "not-asked": "dim",
+          "refused": "red"}
+
+
+def _search_create(data: dict[str, Any]) -> SearchCreate:
+    """The request as the API would take it; a bad one is one clear line, not a traceback."""
+    try:
+        return SearchCreate(**data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "query"
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        raise ValidationFailed(f"{where}: {msg}", field=where) from None
+
+
+def _print_result(result: SearchResult) -> None:
+    """One line per peer agency (soft-wrapped, so a reference is never cut)."""
+    peers = {p.agency: p for p in result.peers}
+    n = len(result.peers)
+    console.print(f"search {result.query_id}: {result.hits} hit(s) from {n} peer "
+                  f"agenc{'y' if n == 1 else 'ies'}", highlight=False)
+    for answer in result.results[0].answers if result.results else []:
+        peer = peers.get(answer.agency)
+        outcome = answer.outcome.value
+        parts = [f"  {answer.agency:<12}", f"[{_STYLE[outcome]}]{outcome}[/]"
+                 if _STYLE.get(outcome) else outcome]
+        if answer.band:
+            parts.append(f"band {answer.band}")
+        if answer.reference:
+            parts.append(f"reference {answer.reference}")
+        if peer is not None and peer.clause:
+            parts.append(f"clause {peer.clause}")
+        if peer is not None and outcome not in {"hit", "no-hit"}:
+            parts += [x for x in (f"({peer.code})" if peer.code else "", peer.reason or "") if x]
+        console.print(" ".join(parts), highlight=False, soft_wrap=True)
+
+
+@app.command("query")
+def query(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(help=f"One of {', '.join(k.value for k in Kind)}.")],
+    value: Annotated[str, typer.Argument(help="A name (any script) or an identifier.")],
+    as_: Annotated[str, typer.Option("--as", help="Ask as this officer (username).")],
+    dob: Annotated[str | None, typer.Option("--dob", help="Date of birth YYYY[-MM[-DD]].")] = None,
+    nationality: Annotated[str | None, typer.Option(help="A person's nationality.")] = None,
+    gender: Annotated[str | None, typer.Option(help="male, female or other.")] = None,
+    country: Annotated[str | None, typer.Option(
+        help="Plate country, or the region of a phone number.")] = None,
+    purpose: Annotated[str, typer.Option(
+        help="prevention, detection, investigation or prosecution.")] = "investigation",
+    crime_area: Annotated[str | None, typer.Option(help="ICCS code, e.g. 0601.")] = None,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Ask the peers the agreements allow: hit or no hit, per peer agency (audited)."""
+    data: dict[str, Any] = {"kind": kind.strip().lower(), "value": value, "dob": dob,
+                            "nationality": nationality, "gender": gender, "country": country,
+                            "purpose": purpose, "crime_area": crime_area}
+
+    def _do() -> SearchResult:
+        cmd = _search_create({k: v for k, v in data.items() if v is not None})
+        with node_of(ctx) as node:
+            principal = _principal(node, as_)
+            try:
+                return protocol.search_peers(node, principal, cmd)
+            except AccordError as exc:
+                if exc.status < 500:  # audited after the rollback, as the API does
+                    with node.uow() as s:
+                        node.record_failure(s, actor=principal.actor,
+                                            action=Action.SEARCH_FAILED, object="search:new",
+                                            error=exc, credential=principal.audit_credential)
+                raise
+
+    result = run(_do)
+    if as_json:
+        emit_json(result.model_dump(mode="json"))
+    else:
+        _print_result(result)
