@@ -24,29 +24,51 @@ table; identifiers by equality, persons by date of birth and Jaro–Winkler ≥ 
 the name, as one would write it in SQL). Each figure is printed beside its baselines
 with the ratio.
 
-:func:`measure_node` runs the single-node part against any node and is the place to
-add the end-to-end three-node part (hit/no-hit across processes, queries per second
-over HTTP).
+:func:`measure_node` runs the single-node part against any node.
+
+End to end (:func:`measure_e2e`, second half; ``--e2e-only`` runs it alone): three node
+processes (ES, FR, MA, started as ``accord demo`` does, with the sample agreements and
+one granting FR–MA searches), ``--e2e-persons`` generated persons (default 10,000)
+imported on ES with ``accord records import`` (one process, batches; the index follows
+the records). Once every node answers searches (the matcher warms up in a thread), an FR
+officer's ``POST /api/v1/search`` is timed from the client: single person queries (a
+typo in the family name, with the date of birth) and single identifier queries (passport
+numbers as written by hand), one at a time, p50/p99; then the queries per second FR
+sustains with 8 concurrent clients over a fixed number of identifier queries. Each FR
+search is policy-decided, signed and encrypted per peer agency (ES-PN, ES-SVA, MA-DGSN),
+POSTed to ES and MA, opened, decided, matched, answered, signed, checked and audited on
+both sides. Baseline in the same run, same client, same node: the same number of
+authenticated ``GET /api/v1/me`` (token check and one officer read), one at a time and
+with 8 clients. The CPU seconds each node process spent per query (from /proc) are
+printed too: on a loaded machine they say more than the wall clock.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import resource
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import httpx
 from faker import Faker
 
+from accord.auth import secrets as sec
 from accord.bootstrap import Node, build_node
+from accord.demo import DemoNode, free_port_block, prepare_node, start_federation, stop_all
 from accord.search.index import IndexItem, Query, index_entities, person_candidates, search_local
 from accord.search.keys import document_key
 from accord.search.matcher import PersonRecord
@@ -55,6 +77,31 @@ from accord.tables import metadata
 from accord.training.scenario import names as nm
 
 LOCALES = ("es_ES", "fr_FR", "de_DE", "en_GB", "it_IT", "nl_NL")
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples" / "agreements"
+FR_MA_SEARCH = """\
+id: fr-ma-search-bench
+version: 1
+title: France–Morocco hit/no-hit searches (benchmark model)
+instrument: bilateral-treaty
+parties: [FR, MA]
+valid_from: 2020-01-01
+languages: [fr, ar]
+clauses:
+  - id: search
+    text: Automated hit/no-hit searches of persons, vehicles and documents.
+    grants:
+      actions: [hit-no-hit-search]
+      categories: [person, vehicle, document]
+      crime_areas: [all]
+      max_handling: H1
+      purposes: [prevention, detection, investigation]
+      retention: P1D
+      onward_transfer: forbidden
+"""
+META = {"owner": "ES-PN", "handling": "H1", "source_reliability": "B", "info_credibility": "2",
+        "legal_basis": "Ley Orgánica 7/2021", "purpose": "investigation",
+        "retention_until": "2031-01-01", "provenance": "bench"}
 
 
 @dataclass(frozen=True)
@@ -218,6 +265,160 @@ def measure_node(node: Node, queries: Queries) -> dict[str, Any]:
     return out
 
 
+# --------------------------------------------------------------------------- end to end
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _login(dn: DemoNode, username: str, clients: int) -> httpx.Client:
+    login = next(x for x in dn.logins if x.username == username)
+    r = httpx.post(dn.url + "/auth/login", timeout=30, json={
+        "username": username, "password": login.password,
+        "totp": sec.totp_now(login.totp_secret, time.time())})
+    r.raise_for_status()
+    return httpx.Client(base_url=dn.url, timeout=60,
+                        headers={"Authorization": f"Bearer {r.json()['token']}"},
+                        limits=httpx.Limits(max_connections=clients,
+                                            max_keepalive_connections=clients))
+
+
+def _import_on(dn: DemoNode, people: Sequence[Person], folder: Path) -> float:
+    """``accord records import`` of the persons on the (stopped) node; seconds taken."""
+    path = folder / "persons.ftm.jsonl"
+    with path.open("w", encoding="utf-8") as fh:
+        for p in people:
+            fh.write(json.dumps({"entity": entity(p), "meta": META}, ensure_ascii=False) + "\n")
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "accord", "--data-dir", str(dn.data_dir), "records",
+                    "import", str(path), "--batch-size", "2000", "--json"],
+                   check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def _outcomes(result: dict[str, Any]) -> dict[str, str]:
+    return {a["agency"]: a["outcome"] for a in result["results"][0]["answers"]}
+
+
+def measure_e2e(people: Sequence[Person], *, queries: int, rate_queries: int, clients: int,
+                folder: Path) -> dict[str, Any]:
+    """Hit/no-hit across three node processes, from an FR officer, against GET /api/v1/me."""
+    base = folder / "fed"
+    agreements = folder / "agreements"
+    shutil.copytree(EXAMPLES, agreements, dirs_exist_ok=True)
+    (agreements / "fr-ma-search.yaml").write_text(FR_MA_SEARCH)
+    port = free_port_block(3)
+    es = prepare_node(base, "ES", port)
+    import_s = _import_on(es, people, folder)
+    print(f"  {len(people):,} persons imported on ES in {import_s:.0f} s", file=sys.stderr,
+          flush=True)
+    nodes = start_federation(base, ["ES", "FR", "MA"], first_port=port, agreements=agreements,
+                             say=lambda _m: None)
+    out: dict[str, Any] = {"import_s": import_s}
+    try:
+        fr = next(n for n in nodes if n.country == "FR")
+        client = _login(fr, "fr.officer", clients)
+        rng = random.Random(3)
+        sample = rng.sample(list(people), min(queries, len(people)))
+        person_bodies = [{"kind": "person", "value": f"{p.given} {typo(p.family, rng)}",
+                          "dob": p.dob} for p in sample]
+        id_bodies = [{"kind": "document",
+                      "value": " ".join(p.passport[i:i + 4]
+                                        for i in range(0, len(p.passport), 4)).lower()}
+                     for p in sample]
+
+        def search(body: dict[str, Any]) -> tuple[float, dict[str, str]]:
+            t = time.perf_counter()
+            r = client.post("/api/v1/search", json=body)
+            ms = (time.perf_counter() - t) * 1000
+            r.raise_for_status()
+            return ms, _outcomes(r.json())
+
+        def me(_i: int = 0) -> float:
+            t = time.perf_counter()
+            client.get("/api/v1/me").raise_for_status()
+            return (time.perf_counter() - t) * 1000
+
+        # warm: every peer answers (the matcher's tables are built in a thread at start-up)
+        t = time.perf_counter()
+        while True:
+            _ms, got = search(person_bodies[0])
+            if got.get("ES-PN") == "hit" and got.get("MA-DGSN") == "no-hit":
+                break
+            if time.perf_counter() - t > 300:
+                raise SystemExit(f"the federation did not warm up in 300 s: {got}")
+            time.sleep(1)
+        out["warm_s"] = time.perf_counter() - t
+        for body in person_bodies[:20] + id_bodies[:20]:
+            search(body)
+        for _ in range(20):
+            me()
+
+        def run_seq(bodies: list[dict[str, Any]]) -> tuple[list[float], float, float]:
+            ms, hits, answered = [], 0, 0
+            for body in bodies:
+                m, got = search(body)
+                ms.append(m)
+                hits += got.get("ES-PN") == "hit"
+                answered += all(v in ("hit", "no-hit") for v in got.values())
+            return ms, hits / len(bodies), answered / len(bodies)
+
+        out["person_ms"], out["person_hit"], out["person_answered"] = run_seq(person_bodies)
+        out["id_ms"], out["id_hit"], out["id_answered"] = run_seq(id_bodies)
+        out["me_ms"] = [me() for _ in range(len(person_bodies))]
+
+        pids = {n.country: n.process.pid for n in nodes if n.process is not None}
+        rate_bodies = [id_bodies[i % len(id_bodies)] for i in range(rate_queries)]
+        cpu0 = {c: cpu_seconds(p) for c, p in pids.items()}
+        t = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            results = list(pool.map(search, rate_bodies))
+        out["rate"] = rate_queries / (time.perf_counter() - t)
+        out["cpu_ms"] = {c: (cpu_seconds(p) - cpu0[c]) / rate_queries * 1000
+                         for c, p in pids.items()}
+        out["rate_ms"] = [m for m, _ in results]
+        out["rate_answered"] = sum(all(v in ("hit", "no-hit") for v in got.values())
+                                   for _, got in results) / rate_queries
+        t = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            out["me_rate_ms"] = list(pool.map(me, range(rate_queries)))
+        out["me_rate"] = rate_queries / (time.perf_counter() - t)
+        client.close()
+    finally:
+        stop_all(nodes)
+    return out
+
+
+def report_e2e(e: dict[str, Any], n: int, clients: int) -> None:
+    print(f"\n== end to end: FR officer → ES ({n:,} persons imported in {e['import_s']:.0f} s) "
+          f"and MA, three node processes; warm after {e['warm_s']:.0f} s")
+    me = e["me_ms"]
+    line("person query p50 (ms)", pct(e["person_ms"], 50), "ms", {"GET /me": pct(me, 50)})
+    line("person query p99 (ms)", pct(e["person_ms"], 99), "ms", {"GET /me": pct(me, 99)})
+    line("identifier query p50 (ms)", pct(e["id_ms"], 50), "ms", {"GET /me": pct(me, 50)})
+    line("identifier query p99 (ms)", pct(e["id_ms"], 99), "ms", {"GET /me": pct(me, 99)})
+    print(f"  ES hit rate: persons {e['person_hit']:.3f}, identifiers {e['id_hit']:.3f}; every "
+          f"peer answered: {e['person_answered']:.3f} / {e['id_answered']:.3f}")
+    line(f"queries/s, {clients} clients (identifiers)", e["rate"], "/s",
+         {"GET /me": e["me_rate"]})
+    print(f"  under load p50 {pct(e['rate_ms'], 50):.1f} ms, p99 {pct(e['rate_ms'], 99):.1f} ms "
+          f"(GET /me p50 {pct(e['me_rate_ms'], 50):.1f}, p99 {pct(e['me_rate_ms'], 99):.1f}); "
+          f"every peer answered {e['rate_answered']:.3f}")
+    cpu = ", ".join(f"{c} {v:.2f} ms" for c, v in e["cpu_ms"].items())
+    print(f"  CPU per query: {cpu} (FR → {1000 / e['cpu_ms']['FR']:,.0f} queries/s per core if "
+          f"it had the core alone; ES answering two agencies → "
+          f"{1000 / e['cpu_ms']['ES']:,.0f}/s per core)")
+    load = os.getloadavg()
+    print(f"  machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} "
+          f"{load[2]:.2f} (shared)")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     ap.add_argument("--persons", type=int, default=1_000_000)
@@ -225,8 +426,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--queries", type=int, default=500, help="queries per variant")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--folder", type=Path, default=None, help="where the SQLite file goes")
+    ap.add_argument("--e2e-persons", type=int, default=10_000,
+                    help="persons imported on ES for the end-to-end part")
+    ap.add_argument("--e2e-queries", type=int, default=300,
+                    help="single queries of each kind, one at a time")
+    ap.add_argument("--e2e-rate-queries", type=int, default=2000,
+                    help="identifier queries for the queries-per-second figure")
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--e2e-only", action="store_true", help="only the three-node part")
+    ap.add_argument("--no-e2e", action="store_true", help="only the single-node part")
     args = ap.parse_args(argv)
     n = 10_000_000 if args.large else args.persons
+    if args.e2e_only:
+        run_e2e(args)
+        return
 
     t0 = time.perf_counter()
     people = generate(n, args.seed)
@@ -311,6 +524,16 @@ def main(argv: Sequence[str] | None = None) -> None:
          {"dict": 10_000 / (dict_batch_ms / 1000), "duckdb (join)": 10_000 / (duck_batch_ms / 1000)})
     print(f"identifier recall {ours['id_recall']:.3f}; database in {folder}")
     node.dispose()
+    if not args.no_e2e:
+        run_e2e(args)
+
+
+def run_e2e(args: argparse.Namespace) -> None:
+    people = generate(args.e2e_persons, args.seed)
+    with tempfile.TemporaryDirectory(prefix="accord-bench-search-e2e-") as tmp:
+        e = measure_e2e(people, queries=args.e2e_queries, rate_queries=args.e2e_rate_queries,
+                        clients=args.clients, folder=Path(tmp))
+    report_e2e(e, args.e2e_persons, args.clients)
 
 
 if __name__ == "__main__":
