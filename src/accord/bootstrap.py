@@ -118,7 +118,7 @@ class Node:
 
 #: Modules that register hooks when imported (record change hooks, hit listeners, content
 #: types): every node loads them, so the web app, the command line and tests behave alike.
-CAPABILITIES = ("accord.search.index",)
+CAPABILITIES = ("accord.search.index", "accord.alerts.services")
 
 
 def load_capabilities() -> None:
