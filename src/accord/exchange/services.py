@@ -113,6 +113,7 @@ __all__ = [
     "read_message",
     "receive_batch",
     "receive_envelope",
+    "record_rejection",
     "register_content",
     "rejection_ledger",
     "reply",
@@ -829,7 +830,7 @@ def receive_envelope(node: Node, raw: bytes, *, remote: str | None = None,
                 raise
             received = _receive_once(node, raw, env_id)
     except EnvelopeRejected as exc:
-        _record_rejection(node, raw, exc, remote=remote)
+        record_rejection(node, raw, exc, remote=remote)
         raise
     if received.duplicate:
         _note_duplicate(node, received, env_id, remote=remote)
@@ -876,7 +877,7 @@ def receive_batch(node: Node, raws: Sequence[bytes], *, remote: str | None = Non
     for i, result in enumerate(results):
         assert result is not None
         if isinstance(result, EnvelopeRejected):
-            _record_rejection(node, raws[i], result, remote=remote)
+            record_rejection(node, raws[i], result, remote=remote)
         elif isinstance(result, Received):
             if result.duplicate:
                 _note_duplicate(node, result, _claims(node, raws[i])[0], remote=remote)
@@ -1191,13 +1192,14 @@ def _remote_key(remote: str | None) -> str | None:
     return str(address)
 
 
-def _record_rejection(node: Node, raw: bytes, exc: EnvelopeRejected, *,
-                      remote: str | None = None) -> None:
-    """The audit trail of a rejection (the store is untouched).
+def record_rejection(node: Node, raw: bytes, exc: EnvelopeRejected, *,
+                     remote: str | None = None) -> None:
+    """The audit trail of a rejected envelope (the store is untouched), for every route that
+    receives envelopes (messages, batches, hit/no-hit queries).
 
-    Authenticated envelopes get an entry each, in a transaction of its own;
-    unauthenticated ones are folded per reason and source
-    (:class:`~accord.exchange.rejections.RejectionLedger`).
+    Authenticated envelopes get an entry each, in a transaction of its own (a signed
+    replay: the first of its window and source); unauthenticated ones are folded per
+    reason and source (:class:`~accord.exchange.rejections.RejectionLedger`).
     """
     env_id, sender = _claims(node, raw)
     count = 1

@@ -658,7 +658,7 @@ def answer_query(node: Node, raw: bytes, *, remote: str | None = None) -> bytes:
     Raises an :class:`EnvelopeRejected` whose ``reason`` says why (audited: folded per
     source when nothing about it is authenticated, as for messages).
     """
-    from accord.exchange.services import _record_rejection
+    from accord.exchange.services import record_rejection
 
     max_bytes = node.settings.exchange_envelope_max_bytes
     try:
@@ -675,7 +675,7 @@ def answer_query(node: Node, raw: bytes, *, remote: str | None = None) -> bytes:
             return _answer(node, raw, env_id)
     except EnvelopeRejected as exc:
         if not getattr(exc, "audited", False):
-            _record_rejection(node, raw, exc, remote=remote)
+            record_rejection(node, raw, exc, remote=remote)
         raise
 
 
