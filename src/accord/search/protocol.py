@@ -423,6 +423,11 @@ def search_peers(node: Node, principal: Principal, cmd: SearchCreate, *,
     answers = _open_answers(node, sender, query_id, jobs)
     result = _result(query_id, now, purpose, items, targets, answers)
     with node.uow() as s:
+        # every search is checked against the alerts active here (this node's own and those
+        # peers propagated to it): a hit notifies the issuer through the alerts' listener
+        context = SearchContext(sender, principal.actor, purpose, now, cmd.where)
+        for item in items:
+            search_local(node, s, query_of(item), limit=10, sources=("alert",), context=context)
         node.record_at_commit(
             s, actor=principal.actor, action=Action.SEARCH_COMPLETED,
             object=f"search:{query_id}", purpose=purpose,

@@ -104,6 +104,9 @@ class SearchCreate(BaseModel):
                                    description="ICCS code, if the search is for one")
     handling: Handling = Field(default=Handling.H0,
                                description="handling code of the query itself")
+    where: str | None = Field(default=None, min_length=1, max_length=200,
+                              description="where the check happens (a border post, a road): "
+                              "told to an alert's issuer when the search hits an alert")
 
     @model_validator(mode="after")
     def _one_or_batch(self) -> SearchCreate:

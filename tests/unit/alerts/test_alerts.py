@@ -254,3 +254,25 @@ def test_an_officers_search_through_the_search_service_hits_a_foreign_alert(fed:
         "FR-PN", "FR-PN/dupont", "Irun toll", "strong")
     [note] = inbox(fed.es, "ES-PN")
     assert note.priority == "urgent" and "Irun toll" in note.body
+
+
+def test_an_officers_hit_no_hit_search_is_checked_against_the_alerts_here(fed: World) -> None:
+    """The peers' search of an FR officer (the protocol, not only the local search) hits the
+    alert ES propagated to FR: ES is told who, where and when."""
+    from accord.search.protocol import search_peers
+    from accord.search.schemas import SearchCreate
+    from accord.search.transport import InMemorySearchPort
+
+    alert = issue(fed.es, "garcia", type="stolen-object", subject={
+        "id": "pp-2", "schema": "Passport", "properties": {"number": ["XDB654321"],
+                                                            "country": ["es"], "holder": ["ana-2"]}})
+    fed.pump()
+    port = InMemorySearchPort({"es-node": fed.es, "fr-node": fed.fr, "ma-node": fed.ma})
+    search_peers(fed.fr, principal_of(fed.fr, "dupont"),
+                 SearchCreate(kind="document", value="XDB 654321", purpose="detection",
+                              where="Hendaye border post"), port=port)
+    fed.pump()
+    [hit] = [h for h in hits(fed.es) if h.alert_id == alert.alert_id]
+    assert (hit.reporter, hit.officer, hit.place) == ("FR-PN", "FR-PN/dupont", "Hendaye border post")
+    notes = [m for m in inbox(fed.es, "ES-PN") if "Hendaye border post" in m.body]
+    assert notes and notes[0].priority == "urgent"
