@@ -140,6 +140,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def settle(pids: list[int], *, timeout: float = 90.0) -> None:
+    """Wait until the processes are idle (less than 5 % of a core over a second, twice)."""
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while quiet < 2 and time.monotonic() < deadline:
+        before = sum(cpu_seconds(p) for p in pids)
+        time.sleep(1.0)
+        quiet = quiet + 1 if sum(cpu_seconds(p) for p in pids) - before < 0.05 else 0
+
+
 @contextlib.contextmanager
 def pg_schemas(names: list[str]) -> Iterator[dict[str, str]]:
     """A fresh PostgreSQL schema per node, dropped afterwards."""
@@ -189,6 +199,7 @@ def run_accord(count: int, clients: int, paced: int, workdir: Path,
             return str(r.json()["message_id"])
 
         pids = [n.process.pid for n in nodes if n.process is not None]
+        settle(pids)  # start-up work (e.g. the name matcher's warm-up) done before measuring
         cpu0 = [cpu_seconds(p) for p in pids]
         start = time.time()
         with ThreadPoolExecutor(clients) as pool:
