@@ -251,10 +251,16 @@ def _from_session(node: Node, s: Session, bearer: str, now: datetime) -> Checked
     """A live session: not ended, not idle longer than ``session_idle_minutes``, and not
     older than ``session_max_hours`` however active (both expiries are audited)."""
     key = sec.token_hash(bearer)
-    row = s.get(AuthSession, key)
+    # the session, its officer and the officer's country in one statement (every request)
+    found = s.execute(
+        select(AuthSession, Officer, Agency.country)
+        .outerjoin(Officer, Officer.id == AuthSession.officer_id)
+        .outerjoin(Agency, Agency.id == Officer.agency_id)
+        .where(AuthSession.token_hash == key)
+    ).first()
+    row, officer, country = found if found is not None else (None, None, None)
     if row is None or row.ended_at is not None:
         return None, NotAuthenticated("unknown or ended session; log in again"), None
-    officer = s.get(Officer, row.officer_id)
     if officer is None or not officer.active:
         return None, NotAuthenticated("the officer of this session is no longer active"), None
     settings = node.settings
@@ -286,7 +292,7 @@ def _from_session(node: Node, s: Session, bearer: str, now: datetime) -> Checked
                                                 AuthSession.last_seen < now)
                       .values(last_seen=now))
     roles = frozenset(parse_roles(officer.roles))
-    return _principal(s, officer, roles, roles, "session", key[:12]), None, touch
+    return _principal(s, officer, roles, roles, "session", key[:12], country=country), None, touch
 
 
 def _from_token(node: Node, s: Session, bearer: str, now: datetime) -> Checked:
@@ -311,11 +317,13 @@ def _from_token(node: Node, s: Session, bearer: str, now: datetime) -> Checked:
 
 
 def _principal(s: Session, officer: Officer, roles: frozenset[Role], officer_roles: frozenset[Role],
-               via: str, cred: str) -> Principal:
-    agency = s.get(Agency, officer.agency_id)
+               via: str, cred: str, *, country: str | None = None) -> Principal:
+    if country is None:
+        agency = s.get(Agency, officer.agency_id)
+        country = agency.country if agency else None
     return Principal(
         officer_id=officer.id, username=officer.username, agency_id=officer.agency_id,
-        country=agency.country if agency else officer.agency_id[:2], roles=roles,
+        country=country or officer.agency_id[:2], roles=roles,
         officer_roles=officer_roles, clearance=Handling(officer.clearance), via=via,
         credential_id=cred,
     )
