@@ -22,6 +22,7 @@ from accord.bootstrap import build_node
 from accord.crypto.canonical import parse_json
 from accord.crypto.envelope import open_envelope
 from accord.demo import DemoNode, free_port_block, start_federation, stop_all
+from accord.exchange.services import SessionKeys
 from accord.search import protocol
 from accord.search.schemas import SearchCreate
 from accord.search.transport import HttpSearchPort, Reply
@@ -141,7 +142,7 @@ def test_answer_envelopes_hold_no_personal_data(nodes: dict[str, DemoNode]) -> N
         assert answers
         for raw in answers:
             with node.read() as s:
-                opened = open_envelope(raw, recipient="FR-PN", keys=protocol._Keys(node, s),
+                opened = open_envelope(raw, recipient="FR-PN", keys=SessionKeys(node, s),
                                        now=node.now())
             assert opened.content_type == "accord/search-answer"
             for item in opened.payload["results"]:

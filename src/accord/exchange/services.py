@@ -100,10 +100,12 @@ __all__ = [
     "Incoming",
     "PreparedMessage",
     "Received",
+    "SessionKeys",
     "Verdict",
     "acknowledge",
     "alert_sender",
     "audited",
+    "current_recipient_key",
     "flush_rejections",
     "list_messages",
     "outbox_summary",
@@ -193,22 +195,31 @@ def _visible_handlings(principal: Principal) -> list[str]:
     return [h.value for h in Handling if h.rank <= principal.clearance.rank]
 
 
-def _recipient_key(s: Session, agency: str) -> RecipientKey:
+def current_recipient_key(s: Session, agency: str) -> RecipientKey | None:
+    """The agency's current encryption key (newest, neither retired nor revoked), or None;
+    looked up once per transaction."""
     cache = tx_cache(s, "exchange.recipient_keys")
-    known = cache.get(agency)
-    if known is not None:
-        return known  # type: ignore[no-any-return]
+    if agency in cache:
+        return cache[agency]  # type: ignore[no-any-return]
     row = s.scalars(
         select(KeyRecord)
         .where(KeyRecord.owner == agency, KeyRecord.alg == "x25519",
                KeyRecord.retired_at.is_(None), KeyRecord.revoked_at.is_(None))
         .order_by(KeyRecord.created_at.desc())
     ).first()
-    if row is None:
+    key = None
+    if row is not None:
+        pub = load_public("x25519", row.public_key)
+        assert isinstance(pub, X25519PublicKey)
+        key = RecipientKey(agency, row.kid, pub)
+    cache[agency] = key
+    return key
+
+
+def _recipient_key(s: Session, agency: str) -> RecipientKey:
+    key = current_recipient_key(s, agency)
+    if key is None:
         raise UnknownRecipient(f"no encryption key is known for {agency}", field="to", agency=agency)
-    pub = load_public("x25519", row.public_key)
-    assert isinstance(pub, X25519PublicKey)
-    key = cache[agency] = RecipientKey(agency, row.kid, pub)
     return key
 
 
@@ -773,8 +784,9 @@ class Received:
     handling: str = "H0"
 
 
-class _Keys:
-    """The key store as the envelope module's :class:`KeyResolver`, in one session."""
+class SessionKeys:
+    """The key store as the envelope module's :class:`KeyResolver`, in one session (every
+    route that opens envelopes: messages, batches, hit/no-hit queries)."""
 
     def __init__(self, node: Node, s: Session) -> None:
         self.node, self.s = node, s
@@ -992,7 +1004,7 @@ def _receive_in(node: Node, s: Session, raw: bytes, env_id: str) -> Received:
         if not hosted:
             raise WrongRecipient(f"envelope {env_id} is not addressed to this node")
         target = hosted[0]  # open_envelope names the wrong recipient after the time checks
-    opened = open_envelope(raw, recipient=target, keys=_Keys(node, s), now=now,
+    opened = open_envelope(raw, recipient=target, keys=SessionKeys(node, s), now=now,
                            max_bytes=max_bytes)
     message_pk: int | None = None
     message_id: str | None = None
@@ -1155,7 +1167,7 @@ def _signed_by_sender(node: Node, raw: bytes) -> bool:
         text = str(doc["ciphertext"])
         ciphertext = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         with node.read() as s:
-            public_key = _Keys(node, s).signing_key(str(header["sender"]), str(header["sender_kid"]))
+            public_key = SessionKeys(node, s).signing_key(str(header["sender"]), str(header["sender_kid"]))
         verify_signed_header({"header": header, "ciphertext_sha256": sha256_hex(ciphertext)},
                              str(doc["signature"]), public_key)
     except (EnvelopeRejected, ValueError, KeyError, TypeError, RecursionError, binascii.Error):

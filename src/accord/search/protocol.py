@@ -55,8 +55,6 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import ValidationError
@@ -73,8 +71,6 @@ from accord.crypto.canonical import canonical_json, parse_json
 from accord.crypto.envelope import (
     EnvelopeRejected,
     EnvelopeTooLarge,
-    RecipientKey,
-    RevokedKey,
     SenderKey,
     UnknownKey,
     WrongRecipient,
@@ -82,12 +78,11 @@ from accord.crypto.envelope import (
     open_envelope,
     seal,
 )
-from accord.crypto.keys import load_public
 from accord.errors import ValidationFailed
 from accord.exchange.errors import EnvelopeReplayed, PayloadInvalid, ReceiverPolicyDenied
 from accord.exchange.refresh import learn_key
-from accord.exchange.services import Verdict
-from accord.parties.models import Agency, KeyRecord, Peer
+from accord.exchange.services import SessionKeys, Verdict, current_recipient_key
+from accord.parties.models import Agency, Peer
 from accord.search.errors import ReferenceInvalid
 from accord.search.index import Query, SearchContext, parse_query, search_local
 from accord.search.schemas import (
@@ -220,43 +215,6 @@ def resolve_reference(node: Node, reference: str, *, asker: str) -> ResolvedRefe
 # --------------------------------------------------------------------------- keys
 
 
-class _Keys:
-    """The key store as the envelope module's resolver, in one session."""
-
-    def __init__(self, node: Node, s: Session) -> None:
-        self.node, self.s = node, s
-
-    def signing_key(self, agency: str, kid: str) -> Ed25519PublicKey:
-        row = self.s.get(KeyRecord, kid)
-        if row is None or row.alg != "ed25519" or row.owner != agency:
-            raise UnknownKey(f"no signing key {kid} is known for {agency}")
-        if row.revoked_at is not None:
-            raise RevokedKey(f"{agency}'s key {kid} was revoked")
-        pub = load_public("ed25519", row.public_key)
-        assert isinstance(pub, Ed25519PublicKey)
-        return pub
-
-    def decryption_key(self, agency: str, kid: str) -> X25519PrivateKey:
-        row = self.s.get(KeyRecord, kid)
-        if row is None or row.alg != "x25519" or row.owner != agency or row.private_path is None:
-            raise UnknownKey(f"{agency} holds no decryption key {kid}")
-        return self.node.keys.encryption_key(self.s, kid)
-
-
-def _recipient_key(s: Session, agency: str) -> RecipientKey | None:
-    row = s.scalars(
-        select(KeyRecord)
-        .where(KeyRecord.owner == agency, KeyRecord.alg == "x25519",
-               KeyRecord.retired_at.is_(None), KeyRecord.revoked_at.is_(None))
-        .order_by(KeyRecord.created_at.desc())
-    ).first()
-    if row is None:
-        return None
-    pub = load_public("x25519", row.public_key)
-    assert isinstance(pub, X25519PublicKey)
-    return RecipientKey(agency, row.kid, pub)
-
-
 # --------------------------------------------------------------------------- policy
 
 
@@ -385,7 +343,7 @@ def search_peers(node: Node, principal: Principal, cmd: SearchCreate, *,
             mine = [i for i in items if CATEGORY_OF[i.kind] in target.allowed]
             if not mine:
                 continue
-            recipient = _recipient_key(s, target.agency)
+            recipient = current_recipient_key(s, target.agency)
             if recipient is None:  # no key known: cannot be asked
                 target.verdicts = {c: Verdict(False, "no-key", f"no encryption key is known "
                                               f"for {target.agency}", None, None)
@@ -492,7 +450,7 @@ def _open_answers(node: Node, sender: str, query_id: str, jobs: list[_Job]) -> d
     """Open and check each answer envelope; per job, what it says (or why it says nothing)."""
     out: dict[str, _Answered] = {}
     with node.read() as s:
-        keys = _Keys(node, s)
+        keys = SessionKeys(node, s)
         for job in jobs:
             reply = job.reply
             if reply is None:
@@ -530,7 +488,7 @@ def _clause_of(problem: dict[str, Any]) -> str | None:
     return str(clause) if clause else None
 
 
-def _check_answer(node: Node, keys: _Keys, raw: bytes, *, job: _Job, sender: str,
+def _check_answer(node: Node, keys: SessionKeys, raw: bytes, *, job: _Job, sender: str,
                   query_id: str) -> dict[int, AnswerItem]:
     opened = open_envelope(raw, recipient=sender, keys=keys, now=node.now(),
                            max_bytes=node.settings.exchange_envelope_max_bytes)
@@ -697,7 +655,7 @@ def _answer(node: Node, raw: bytes, env_id: str) -> bytes:
         target = next((a for a in claimed if a in hosted), hosted[0] if hosted else None)
         if target is None:
             raise WrongRecipient(f"envelope {env_id} is not addressed to this node")
-        opened = open_envelope(raw, recipient=target, keys=_Keys(node, s), now=now,
+        opened = open_envelope(raw, recipient=target, keys=SessionKeys(node, s), now=now,
                                max_bytes=node.settings.exchange_envelope_max_bytes)
         if opened.content_type != CONTENT_QUERY:
             raise PayloadInvalid(f"{opened.content_type} is not a search query")
@@ -777,7 +735,7 @@ def _answer(node: Node, raw: bytes, env_id: str) -> bytes:
                                        asker=sender, at=now)))
             answer = AnswerPayload(query_id=payload.query_id, query_envelope_id=env_id,
                                    results=results)
-            recipient = _recipient_key(s, sender)
+            recipient = current_recipient_key(s, sender)
             if recipient is None:
                 raise PayloadInvalid(f"no encryption key is known for {sender}")
             kid, key = node.keys.signing_key(s, me)

@@ -23,6 +23,19 @@ from accord.web.openapi import problem_responses
 router = APIRouter(prefix="/federation/v1", tags=["federation"])
 
 
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The request body, read no further than the first chunk past ``limit`` (so that a
+    huge body is not read whole; the caller refuses what is longer than ``limit``)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+    return b"".join(chunks)
+
+
 @router.get("/node")
 def node_descriptor(s: ReadSessionDep, node: NodeDep) -> dict[str, Any]:
     """This node's id, agencies, public keys and fingerprints, signed by the node key."""
@@ -37,15 +50,9 @@ async def receive_envelope(request: Request, node: NodeDep) -> dict[str, Any]:
     """Accept one envelope; answer with the recipient's signed receipt (the original one
     for a repeated envelope) or a problem document whose ``reason`` says why it was refused."""
     limit = node.settings.exchange_envelope_max_bytes
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():  # stop reading past the limit
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            break
+    body = await read_limited(request, limit)
     remote = request.client.host if request.client else None
-    received = await run_in_threadpool(exchange.receive_envelope, node, b"".join(chunks),
+    received = await run_in_threadpool(exchange.receive_envelope, node, body,
                                        remote=remote)
     return {"receipt": received.receipt, "duplicate": received.duplicate}
 
@@ -61,14 +68,10 @@ async def receive_batch(request: Request, node: NodeDep) -> dict[str, Any]:
     document that refused it (``{"problem"}``). The accepted ones are stored in one transaction."""
     st = node.settings
     limit = st.exchange_batch_max_bytes
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():  # stop reading past the limit
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            raise EnvelopeTooLarge(f"a batch is at most {limit} bytes", size=size, limit=limit)
-    raws = _split_batch(b"".join(chunks), st.exchange_send_batch)
+    body = await read_limited(request, limit)
+    if len(body) > limit:
+        raise EnvelopeTooLarge(f"a batch is at most {limit} bytes", size=len(body), limit=limit)
+    raws = _split_batch(body, st.exchange_send_batch)
     remote = request.client.host if request.client else None
     answers = await run_in_threadpool(exchange.receive_batch, node, raws, remote=remote)
     return {"results": [
@@ -108,15 +111,9 @@ async def search(request: Request, node: NodeDep) -> Response:
     no hit, band and an opaque reference), or a problem document whose ``reason`` says why
     the query was refused. Nothing of the query is stored but its audit entries."""
     limit = node.settings.exchange_envelope_max_bytes
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():  # stop reading past the limit
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            break
+    body = await read_limited(request, limit)
     remote = request.client.host if request.client else None
-    answer = await run_in_threadpool(search_protocol.answer_query, node, b"".join(chunks),
+    answer = await run_in_threadpool(search_protocol.answer_query, node, body,
                                      remote=remote)
     return Response(answer, media_type="application/json")
 
@@ -127,15 +124,9 @@ async def search(request: Request, node: NodeDep) -> Response:
 @router.post("/witness/add-checkpoint", include_in_schema=False)
 async def witness_add_checkpoint(request: Request, node: NodeDep) -> PlainTextResponse:
     """Witness a pinned peer's audit checkpoint: check it against the one held, store it, cosign it."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():  # stop reading past the limit
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > witness.MAX_BODY:
-            break
+    body = await read_limited(request, witness.MAX_BODY)
     try:
-        line = await run_in_threadpool(witness.add_checkpoint, node, b"".join(chunks),
+        line = await run_in_threadpool(witness.add_checkpoint, node, body,
                                        dict(request.headers))
     except WitnessStaleSize as exc:
         return PlainTextResponse(f"{exc.size}\n", status_code=409, media_type=witness.SIZE_MEDIA_TYPE)

@@ -26,6 +26,7 @@ from accord.crypto.envelope import BadSignature, open_envelope
 from accord.errors import PermissionDenied, ValidationFailed
 from accord.exchange.errors import EnvelopeReplayed
 from accord.exchange.refresh import set_peer_fetch
+from accord.exchange.services import SessionKeys
 from accord.exchange.transport import InMemoryTransport
 from accord.lifecycle import AgencySpec
 from accord.records import Reader
@@ -238,7 +239,7 @@ def test_the_receiver_decides_its_own_policy(fed: Fed) -> None:
 def test_no_personal_data_in_the_answer_envelope(fed: Fed) -> None:
     fed.search(kind="person", value=ARABIC, dob="1985-08-31")
     with fed.fr.read() as s:
-        keys = protocol._Keys(fed.fr, s)
+        keys = SessionKeys(fed.fr, s)
         raw, opened = next(
             (a, o) for node_id, a in fed.port.answers if node_id == "es-node"
             if (o := open_envelope(a, recipient="FR-PN", keys=keys, now=fed.fr.now())).sender
