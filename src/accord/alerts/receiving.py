@@ -41,18 +41,10 @@ from accord.audit.tags import Action
 from accord.bootstrap import Node
 from accord.exchange.domain import Priority
 from accord.exchange.errors import PayloadInvalid, ReceiverPolicyDenied
-from accord.exchange.services import Accepted, Incoming, register_content
+from accord.exchange.services import Accepted, Incoming, payload_error, register_content
 from accord.records.domain import categories_of
 
 __all__ = ["accept_alert", "accept_hit", "accept_withdrawal"]
-
-
-def _invalid(exc: ValidationError) -> PayloadInvalid:
-    errors = exc.errors()
-    if not errors:
-        return PayloadInvalid("the payload fails validation")
-    loc = ".".join(str(p) for p in errors[0]["loc"])
-    return PayloadInvalid(f"the payload fails validation: {loc}: {errors[0]['msg']}")
 
 
 def accept_alert(node: Node, s: Session, incoming: Incoming) -> Accepted:
@@ -61,7 +53,7 @@ def accept_alert(node: Node, s: Session, incoming: Incoming) -> Accepted:
     try:
         payload = AlertPayload.model_validate(incoming.payload)
     except ValidationError as exc:
-        raise _invalid(exc) from None
+        raise payload_error(exc) from None
     if payload.issuer != incoming.sender:
         raise PayloadInvalid(f"the alert claims issuer {payload.issuer}, the envelope is signed "
                              f"by {incoming.sender}")
@@ -120,7 +112,7 @@ def accept_withdrawal(node: Node, s: Session, incoming: Incoming) -> Accepted:
     try:
         payload = WithdrawalPayload.model_validate(incoming.payload)
     except ValidationError as exc:
-        raise _invalid(exc) from None
+        raise payload_error(exc) from None
     if payload.issuer != incoming.sender:
         raise PayloadInvalid(f"only the issuer withdraws an alert, not {incoming.sender}")
     alert = s.scalars(select(Alert).where(Alert.alert_id == payload.alert_id,
@@ -148,7 +140,7 @@ def accept_hit(node: Node, s: Session, incoming: Incoming) -> Accepted:
     try:
         payload = HitPayload.model_validate(incoming.payload)
     except ValidationError as exc:
-        raise _invalid(exc) from None
+        raise payload_error(exc) from None
     if payload.reporter != incoming.sender:
         raise PayloadInvalid(f"the hit claims reporter {payload.reporter}, the envelope is "
                              f"signed by {incoming.sender}")

@@ -109,6 +109,7 @@ __all__ = [
     "flush_rejections",
     "list_messages",
     "outbox_summary",
+    "payload_error",
     "prepare_message",
     "proof_of",
     "queue_envelope",
@@ -1048,7 +1049,8 @@ def _receive_in(node: Node, s: Session, raw: bytes, env_id: str) -> Received:
                     handling=handling)
 
 
-def _payload_error(exc: ValidationError) -> PayloadInvalid:
+def payload_error(exc: ValidationError) -> PayloadInvalid:
+    """A payload that fails its schema, as the envelope rejection (for content handlers too)."""
     return PayloadInvalid(f"the payload fails validation: {_first_error(exc)}")
 
 
@@ -1057,7 +1059,7 @@ def _accept_message(node: Node, s: Session, data: dict[str, Any], *, sender: str
     try:
         payload = MessagePayload.model_validate(data)
     except ValidationError as exc:
-        raise _payload_error(exc) from None
+        raise payload_error(exc) from None
     if payload.sender != sender:
         raise PayloadInvalid(f"the payload claims sender {payload.sender}, the envelope is signed by {sender}")
     if recipient not in payload.to:
@@ -1107,7 +1109,7 @@ def _accept_status(node: Node, s: Session, data: dict[str, Any], *, sender: str,
     try:
         status = StatusPayload.model_validate(data)
     except ValidationError as exc:
-        raise _payload_error(exc) from None
+        raise payload_error(exc) from None
     if status.agency != sender:
         raise PayloadInvalid(f"{sender} cannot report the state of {status.agency}")
     rec = s.scalars(
