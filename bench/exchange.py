@@ -18,7 +18,11 @@ time each node process spent per message (from /proc, so it does not depend on w
 else the machine is doing). ``--database postgresql`` puts both nodes on PostgreSQL
 (a fresh schema each, at ``ACCORD_BENCH_PG_URL``, default the local ``test`` database).
 
-    .venv/bin/python bench/exchange.py [--count 5000] [--clients 8] [--database sqlite|postgresql]
+``--batch N`` submits N messages per request (``POST /api/v1/messages/batch``: each message
+still checked, decided, sealed, delivered and receipted on its own); the default, 1, is one
+``POST /api/v1/messages`` per message.
+
+    .venv/bin/python bench/exchange.py [--count 5000] [--clients 8] [--batch 1] [--database sqlite|postgresql]
 """
 
 from __future__ import annotations
@@ -168,7 +172,7 @@ def pg_schemas(names: list[str]) -> Iterator[dict[str, str]]:
 
 
 def run_accord(count: int, clients: int, paced: int, workdir: Path,
-               urls: dict[str, str] | None = None) -> dict[str, float]:
+               urls: dict[str, str] | None = None, batch: int = 1) -> dict[str, float]:
     from accord.auth import secrets as sec
     from accord.demo import prepare_node, start_federation, stop_all
 
@@ -198,12 +202,24 @@ def run_accord(count: int, clients: int, paced: int, workdir: Path,
                 raise SystemExit(f"the message was refused: {r.json()['refused']}")
             return str(r.json()["message_id"])
 
+        def submit_many(first: int) -> list[str]:
+            r = client.post("/api/v1/messages/batch", json={
+                "messages": [message(i) for i in range(first, min(first + batch, count))]})
+            r.raise_for_status()
+            results = r.json()["results"]
+            if any(x["status"] != 201 or x["recipients"][0]["state"] != "queued" for x in results):
+                raise SystemExit(f"a message was refused: {results[0]}")
+            return [str(x["message_id"]) for x in results]
+
         pids = [n.process.pid for n in nodes if n.process is not None]
         settle(pids)  # start-up work (e.g. the name matcher's warm-up) done before measuring
         cpu0 = [cpu_seconds(p) for p in pids]
         start = time.time()
         with ThreadPoolExecutor(clients) as pool:
-            ids = set(pool.map(submit, range(count)))
+            if batch > 1:
+                ids = {m for got in pool.map(submit_many, range(0, count, batch)) for m in got}
+            else:
+                ids = set(pool.map(submit, range(count)))
         submitted = time.time() - start
         query = """
             SELECT m.message_id, r.queued_at, r.delivered_at FROM exchange_recipients r
@@ -268,6 +284,8 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--paced", type=int, default=50, help="messages sent one at a time, unloaded")
+    ap.add_argument("--batch", type=int, default=1,
+                    help="messages per submission request (POST /api/v1/messages/batch when > 1)")
     ap.add_argument("--baseline-server", nargs=2, metavar=("PORT", "DB"))
     args = ap.parse_args()
     if args.baseline_server:
@@ -278,9 +296,9 @@ def main() -> None:
         base = run_baseline(args.count, args.clients, args.paced, work)
         if args.database == "postgresql":
             with pg_schemas(["ES", "FR"]) as urls:
-                accord = run_accord(args.count, args.clients, args.paced, work, urls)
+                accord = run_accord(args.count, args.clients, args.paced, work, urls, args.batch)
         else:
-            accord = run_accord(args.count, args.clients, args.paced, work)
+            accord = run_accord(args.count, args.clients, args.paced, work, batch=args.batch)
     print(f"exchange benchmark ({args.database}): burst of {args.count} messages from "
           f"{args.clients} clients, then {args.paced} one at a time; {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}")

@@ -47,9 +47,9 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, Text, event, insert, select, type_coerce, update
+from sqlalchemy import Select, Table, Text, event, insert, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -76,6 +76,8 @@ log = logging.getLogger("accord.audit")
 # -- this transaction's appends -----------------------------------------------------
 _PENDING = "accord.audit.pending"
 
+
+_ENTRIES = cast(Table, AuditEntry.__table__)
 
 @dataclass
 class _Pending:
@@ -216,7 +218,7 @@ class AuditLog:
             })
         end = start + len(rows)
         try:
-            session.execute(insert(AuditEntry), rows)
+            session.execute(insert(_ENTRIES), rows)  # Core: no ORM bookkeeping per entry
         except SqlIntegrityError as exc:
             if not _is_duplicate_key(exc):
                 raise

@@ -11,6 +11,9 @@ from accord.agreements import Category, Handling, Purpose
 from accord.exchange.domain import EvidenceRef, Priority, RecipientState
 
 __all__ = [
+    "BatchItem",
+    "MessageBatchCreate",
+    "MessageBatchResult",
     "MessageCreate",
     "MessagePublic",
     "MessageSummary",
@@ -110,3 +113,39 @@ class SendResult(MessagePublic):
     """The message as sent, with each recipient's state; refused ones carry the clause and reason."""
 
     refused: list[RecipientPublic] = []
+
+
+#: The most messages one ``POST /api/v1/messages/batch`` may carry.
+BATCH_MAX = 1000
+
+
+class MessageBatchCreate(BaseModel):
+    """Several messages sent in one request (``POST /api/v1/messages/batch``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[MessageCreate] = Field(min_length=1, max_length=BATCH_MAX)
+
+
+class BatchRecipient(BaseModel):
+    agency: str
+    state: RecipientState
+    refusal: dict[str, Any] | None = None
+
+
+class BatchItem(BaseModel):
+    """One message of a batch: ``status`` 201 with the message id and each recipient's state
+    (a refused recipient with the clause and reason), or the problem document that refused it."""
+
+    index: int
+    status: int
+    message_id: str | None = None
+    created_at: datetime | None = None
+    recipients: list[BatchRecipient] = []
+    problem: dict[str, Any] | None = None
+
+
+class MessageBatchResult(BaseModel):
+    sent: int
+    failed: int
+    results: list[BatchItem]

@@ -32,13 +32,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any, TypeVar, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from pydantic import ValidationError
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from accord.agreements import Actor, Decision, DecisionCode, Handling, Purpose, Resource
@@ -50,6 +51,7 @@ from accord.crypto.canonical import canonical_json, parse_json, sha256_hex
 from accord.crypto.envelope import (
     EnvelopeRejected,
     EnvelopeTooLarge,
+    OpenedEnvelope,
     RecipientKey,
     RevokedKey,
     SenderKey,
@@ -90,6 +92,7 @@ from accord.exchange.receipts import sign_receipt
 from accord.exchange.refresh import learn_key
 from accord.exchange.rejections import Folded, RejectionLedger, Source
 from accord.exchange.schemas import MessageCreate, ReplyCreate
+from accord.parties.keys import key_row, public_key
 from accord.parties.models import Agency, KeyRecord
 from accord.parties.services import Fetch
 
@@ -101,6 +104,7 @@ __all__ = [
     "PreparedMessage",
     "Received",
     "SessionKeys",
+    "StoredMessage",
     "Verdict",
     "acknowledge",
     "alert_sender",
@@ -121,13 +125,19 @@ __all__ = [
     "rejection_ledger",
     "reply",
     "requeue_recipient",
+    "send_batch",
     "send_grouped",
     "send_message",
     "store_counts",
     "store_message",
+    "store_messages",
 ]
 
 Box = str  # inbox | sent | all
+_MESSAGES = cast(Table, Message.__table__)
+_RECIPIENTS = cast(Table, Recipient.__table__)
+_OUTBOX = cast(Table, OutboxEntry.__table__)
+_INBOX = cast(Table, InboxEntry.__table__)
 log = logging.getLogger("accord.exchange")
 T = TypeVar("T")
 
@@ -172,9 +182,44 @@ def send_grouped(node: Node, principal: Principal, cmd: MessageCreate,
         raise
 
 
+def send_batch(node: Node, principal: Principal,
+               cmds: Sequence[MessageCreate]) -> list[StoredMessage | AccordError]:
+    """Send several messages for one officer in one go (``POST /api/v1/messages/batch``): each
+    is checked, decided and sealed on its own as by :func:`send_message` — one that fails
+    gets its error (audited as a single send's would be) and the others go on — and the
+    accepted ones are stored together in one transaction (shared with concurrent senders:
+    group commit). Answers, in order, what was stored or the error. A failure of the commit
+    itself (a busy database) raises: nothing of the batch was stored."""
+    prepared: list[PreparedMessage | AccordError] = []
+    with node.read() as s:
+        now = node.now()  # one submission: one instant, so alike flows are decided once
+        for cmd in cmds:
+            try:
+                prepared.append(prepare_message(node, s, principal, cmd, now=now))
+            except AccordError as exc:
+                prepared.append(exc)
+    ready = [p for p in prepared if isinstance(p, PreparedMessage)]
+    stored = iter(node.grouped(lambda s: store_messages(node, s, ready)) if ready else [])
+    failures = [p for p in prepared if isinstance(p, AccordError)]
+    if failures:
+        _audit_failures(node, failures, actor=principal.actor, obj="message:new",
+                        credential=principal.audit_credential)
+    return [p if isinstance(p, AccordError) else next(stored) for p in prepared]
+
+
 def _audit_failure(node: Node, exc: AccordError, *, actor: str, obj: str, credential: str) -> None:
-    if exc.status < 500 and not isinstance(exc, EnvelopeRejected):
-        with node.uow() as s:
+    _audit_failures(node, [exc], actor=actor, obj=obj, credential=credential)
+
+
+def _audit_failures(node: Node, errors: Sequence[AccordError], *, actor: str, obj: str,
+                    credential: str) -> None:
+    """One ``exchange:message:denied`` (403) or ``…:failed`` entry per refused or bad request,
+    in one transaction of their own (server errors are logged, not audited here)."""
+    audited = [e for e in errors if e.status < 500 and not isinstance(e, EnvelopeRejected)]
+    if not audited:
+        return
+    with node.uow() as s:
+        for exc in audited:
             node.record_failure(
                 s, actor=actor,
                 action=Action.MESSAGE_DENIED if exc.status == 403 else Action.MESSAGE_FAILED,
@@ -242,13 +287,20 @@ def _seal_to(node: Node, s: Session, *, payload: dict[str, Any], content_type: s
     return env_id, canonical_json(envelope).decode("utf-8")
 
 
+def _outbox_values(env_id: str, envelope: str, *, content_type: str, sender: str,
+                   recipient: str, node_id: str, recipient_pk: int | None,
+                   now: datetime) -> dict[str, Any]:
+    return {"envelope_id": env_id, "content_type": content_type, "sender": sender,
+            "recipient": recipient, "node_id": node_id, "recipient_pk": recipient_pk,
+            "envelope": envelope, "state": "pending", "attempts": 0, "created_at": now,
+            "next_attempt_at": now}
+
+
 def _outbox_row(env_id: str, envelope: str, *, content_type: str, sender: str, recipient: str,
                 node_id: str, recipient_pk: int | None, now: datetime) -> OutboxEntry:
-    return OutboxEntry(
-        envelope_id=env_id, content_type=content_type, sender=sender, recipient=recipient,
-        node_id=node_id, recipient_pk=recipient_pk, envelope=envelope, state="pending",
-        attempts=0, created_at=now, next_attempt_at=now,
-    )
+    return OutboxEntry(**_outbox_values(env_id, envelope, content_type=content_type, sender=sender,
+                                        recipient=recipient, node_id=node_id,
+                                        recipient_pk=recipient_pk, now=now))
 
 
 def _enqueue(
@@ -326,8 +378,8 @@ class Verdict:
 DOMESTIC = "domestic"
 
 
-def _policy(node: Node, s: Session, *, actor: Actor, resource: Resource, purpose: str, by: str,
-            side: str, at: datetime, record: bool = True, credential: str = "") -> Verdict:
+def _policy(node: Node, s: Session | None, *, actor: Actor, resource: Resource, purpose: str,
+            by: str, side: str, at: datetime, record: bool = True, credential: str = "") -> Verdict:
     """Ask the policy decision point about one flow and audit the answer.
 
     Agreements are between countries: two agencies of one country (on this node
@@ -344,6 +396,7 @@ def _policy(node: Node, s: Session, *, actor: Actor, resource: Resource, purpose
     else:
         verdict = Verdict.of(decision)
     if record:
+        assert s is not None, "recording a decision needs the caller's session"
         _record_verdict(node, s, verdict, actor=actor, resource=resource, purpose=purpose, by=by,
                         side=side, credential=credential)
     return verdict
@@ -391,7 +444,31 @@ class PreparedMessage:
     envelopes: dict[str, tuple[str, str, str]]  # agency -> (node id, envelope id, envelope)
 
 
-def prepare_message(node: Node, s: Session, principal: Principal, cmd: MessageCreate) -> PreparedMessage:
+def _agency_nodes(s: Session, agencies: list[str]) -> dict[str, str]:
+    """The node of each known agency among ``agencies`` (looked up once per transaction)."""
+    cache = tx_cache(s, "exchange.agency_nodes")
+    missing = [a for a in agencies if a not in cache]
+    if missing:
+        found = dict(s.execute(select(Agency.id, Agency.node_id).where(Agency.id.in_(missing))).all())
+        for agency in missing:
+            cache[agency] = found.get(agency)
+    return {a: cache[a] for a in agencies if cache[a] is not None}
+
+
+def _decided(node: Node, s: Session, *, actor: Actor, resource: Resource, purpose: str,
+             at: datetime) -> Verdict:
+    """The sender's decision on one flow (not recorded): the same question at the same instant
+    is asked of the policy decision point once per transaction (a batch of messages)."""
+    cache = tx_cache(s, "exchange.decisions")
+    key = (actor, resource, purpose, at)
+    if key not in cache:
+        cache[key] = _policy(node, s, actor=actor, resource=resource, purpose=purpose, by="",
+                             side="sender", at=at, record=False)
+    return cache[key]  # type: ignore[no-any-return]
+
+
+def prepare_message(node: Node, s: Session, principal: Principal, cmd: MessageCreate, *,
+                    now: datetime | None = None) -> PreparedMessage:
     """Everything of sending that only reads: validation, recipients and their keys, the
     thread, the policy decisions, the payload, and the sealed envelopes (signing and
     encryption). ``s`` may be a read-only session: the costly part of a send runs outside
@@ -408,7 +485,7 @@ def prepare_message(node: Node, s: Session, principal: Principal, cmd: MessageCr
     except (ValueError, ValidationError) as exc:
         raise ValidationFailed(f"an attached record is not a valid FtM entity: {_first_error(exc)}",
                                field="records") from None
-    known = {a.id: a.node_id for a in s.scalars(select(Agency).where(Agency.id.in_(recipients)))}
+    known = _agency_nodes(s, recipients)
     unknown = [r for r in recipients if r not in known]
     if unknown:
         raise UnknownRecipient(f"unknown agencies: {', '.join(unknown)}", field="to", agencies=unknown)
@@ -418,15 +495,14 @@ def prepare_message(node: Node, s: Session, principal: Principal, cmd: MessageCr
     thread_id = message_id = uuid.uuid4().hex
     if cmd.in_reply_to is not None:
         thread_id = _own_copy(s, sender, cmd.in_reply_to).thread_id
-    now = node.now()
+    now = now or node.now()
     categories = categories_of(records)
     try:
         resource = Resource(categories, cmd.crime_area, cmd.handling)
         decisions = {
-            r: _policy(node, s, actor=Actor(sender, r, officer=principal.username,
-                                            clearance=principal.clearance.value),
-                       resource=resource, purpose=cmd.purpose.value, by=principal.actor,
-                       side="sender", at=now, record=False)
+            r: _decided(node, s, actor=Actor(sender, r, officer=principal.username,
+                                             clearance=principal.clearance.value),
+                        resource=resource, purpose=cmd.purpose.value, at=now)
             for r in recipients
         }
     except ValueError as exc:
@@ -454,54 +530,116 @@ def prepare_message(node: Node, s: Session, principal: Principal, cmd: MessageCr
 
 
 def store_message(node: Node, s: Session, prepared: PreparedMessage) -> Message:
-    """Write a prepared message: the message, a recipient row per addressee, the sealed
-    envelopes in the outbox and the audit entries (the policy decisions and
-    ``exchange:message:sent``), in the caller's transaction."""
-    p, cmd, principal = prepared, prepared.cmd, prepared.principal
-    sender, now = principal.agency_id, prepared.now
+    """Write a prepared message (:func:`store_messages`) and return it with its recipients."""
+    msg = s.get(Message, store_messages(node, s, [prepared])[0].pk)
+    assert msg is not None
+    return msg
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """What :func:`store_messages` wrote of one message: its row id, and each recipient's state
+    with the refusal of those the agreements refused (sorted by agency)."""
+
+    pk: int
+    message_id: str
+    created_at: datetime
+    states: dict[str, str]
+    refusals: dict[str, dict[str, Any]]
+
+
+def _insert_rows(s: Session, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` in as few multi-row statements as their sets of columns allow and return
+    their ids in order. A column a row leaves out gets its SQL default (NULL) — a JSON column
+    given ``None`` would hold JSON ``null`` instead, so rows name only the columns they set."""
+    ids: list[int] = [0] * len(rows)
+    shapes: dict[tuple[str, ...], list[int]] = {}
+    for i, row in enumerate(rows):
+        shapes.setdefault(tuple(row), []).append(i)
+    for positions in shapes.values():
+        got = s.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                        [rows[i] for i in positions]).all()
+        for i, pk in zip(positions, got, strict=True):
+            ids[i] = int(pk)
+    return ids
+
+
+def store_messages(node: Node, s: Session, prepared: Sequence[PreparedMessage]) -> list[StoredMessage]:
+    """Write prepared messages in the caller's transaction: each message, one recipient row per
+    addressee, the sealed envelopes in the outbox and the audit entries (per message: its
+    policy decisions, then ``exchange:message:sent``). One multi-row insert per table for
+    all of them (SQLAlchemy Core: the ORM's unit of work was half the CPU of a send)."""
+    if not prepared:
+        return []
+    pks = _insert_rows(s, _MESSAGES, [_message_row(p) for p in prepared])
+    rec_rows: list[dict[str, Any]] = []
+    owners: list[tuple[PreparedMessage, str]] = []
+    stored: list[StoredMessage] = []
+    for p, pk in zip(prepared, pks, strict=True):
+        states: dict[str, str] = {}
+        refusals: dict[str, dict[str, Any]] = {}
+        for agency in sorted(p.recipients):  # the order of Message.recipients
+            row: dict[str, Any] = {"message_pk": pk, "agency": agency, "queued_at": p.now,
+                                   "state": RecipientState.QUEUED.value}
+            decision = p.decisions[agency]
+            if not decision.allowed:
+                refusals[agency] = decision.refusal("sender")
+                row.update(state=RecipientState.REFUSED.value, refused_at=p.now,
+                           refusal=refusals[agency])
+            elif agency in p.envelopes:
+                row["envelope_id"] = p.envelopes[agency][1]
+            states[agency] = row["state"]
+            rec_rows.append(row)
+            owners.append((p, agency))
+        stored.append(StoredMessage(pk, p.message_id, p.now, states, refusals))
+    rec_pks = _insert_rows(s, _RECIPIENTS, rec_rows)
+    outbox = [
+        _outbox_values(p.envelopes[agency][1], p.envelopes[agency][2], content_type=CONTENT_MESSAGE,
+                       sender=p.principal.agency_id, recipient=agency,
+                       node_id=p.envelopes[agency][0], recipient_pk=rec_pk, now=p.now)
+        for (p, agency), rec_pk in zip(owners, rec_pks, strict=True)
+        if p.decisions[agency].allowed and agency in p.envelopes
+    ]
+    if outbox:
+        s.execute(insert(_OUTBOX), outbox)
+    for p, done in zip(prepared, stored, strict=True):
+        _audit_sent(node, s, p, done.states)
+    return stored
+
+
+def _message_row(p: PreparedMessage) -> dict[str, Any]:
+    cmd, principal = p.cmd, p.principal
+    return {
+        "message_id": p.message_id, "owner": principal.agency_id, "direction": "out",
+        "thread_id": p.thread_id, "in_reply_to": cmd.in_reply_to, "sender": principal.agency_id,
+        "sender_officer": principal.actor, "to": p.recipients, "subject": clean_subject(cmd.subject),
+        "body": cmd.body, "language": cmd.language, "priority": cmd.priority.value,
+        "priority_rank": cmd.priority.rank, "handling": cmd.handling.value,
+        "case_ref": cmd.case_ref, "crime_area": cmd.crime_area, "purpose": cmd.purpose.value,
+        "categories": p.categories, "records": [r.to_ftm() for r in p.records],
+        "evidence": [e.model_dump() for e in cmd.evidence], "created_at": p.now,
+    }
+
+
+def _audit_sent(node: Node, s: Session, p: PreparedMessage, states: dict[str, str]) -> None:
+    """A sent message's audit entries: the sender's policy decision per recipient, then
+    ``exchange:message:sent``."""
+    cmd, principal, sender = p.cmd, p.principal, p.principal.agency_id
     for agency in p.recipients:
         _record_verdict(node, s, p.decisions[agency],
                         actor=Actor(sender, agency, officer=principal.username,
                                     clearance=principal.clearance.value),
                         resource=p.resource, purpose=cmd.purpose.value, by=principal.actor,
                         side="sender", credential=principal.audit_credential)
-    msg = Message(
-        message_id=p.message_id, owner=sender, direction="out", thread_id=p.thread_id,
-        in_reply_to=cmd.in_reply_to, sender=sender, sender_officer=principal.actor,
-        to=p.recipients, subject=clean_subject(cmd.subject), body=cmd.body, language=cmd.language,
-        priority=cmd.priority.value, priority_rank=cmd.priority.rank, handling=cmd.handling.value,
-        case_ref=cmd.case_ref, crime_area=cmd.crime_area, purpose=cmd.purpose.value,
-        categories=p.categories, records=[r.to_ftm() for r in p.records],
-        evidence=[e.model_dump() for e in cmd.evidence], created_at=now, recipients=[],
-    )
-    s.add(msg)
-    s.flush()
-    states: dict[str, str] = {}
-    for agency in sorted(p.recipients):  # the order of Message.recipients
-        decision = p.decisions[agency]
-        rec = Recipient(message_pk=msg.id, agency=agency, queued_at=now,
-                        state=RecipientState.QUEUED.value)
-        if not decision.allowed:
-            rec.state, rec.refused_at = RecipientState.REFUSED.value, now
-            rec.refusal = decision.refusal("sender")
-        msg.recipients.append(rec)  # the collection is complete: no reload needed
-        s.flush()
-        if agency in p.envelopes:
-            node_id, env_id, text = p.envelopes[agency]
-            s.add(_outbox_row(env_id, text, content_type=CONTENT_MESSAGE, sender=sender,
-                              recipient=agency, node_id=node_id, recipient_pk=rec.id, now=now))
-            rec.envelope_id = env_id
-        states[agency] = rec.state
     node.record_at_commit(
         s, actor=principal.actor, action=Action.MESSAGE_SENT, object=f"message:{p.message_id}",
         purpose=cmd.purpose.value,
-        detail={"recipients": states, "categories": msg.categories, "handling": msg.handling,
-                "priority": msg.priority, "case_ref": msg.case_ref, "crime_area": msg.crime_area,
-                "in_reply_to": msg.in_reply_to, "records": len(p.records)},
+        detail={"recipients": states, "categories": p.categories, "handling": cmd.handling.value,
+                "priority": cmd.priority.value, "case_ref": cmd.case_ref,
+                "crime_area": cmd.crime_area, "in_reply_to": cmd.in_reply_to,
+                "records": len(p.records)},
         credential=principal.audit_credential,
     )
-    s.flush()
-    return msg
 
 
 def _first_error(exc: Exception) -> str:
@@ -793,17 +931,17 @@ class SessionKeys:
         self.node, self.s = node, s
 
     def signing_key(self, agency: str, kid: str) -> Ed25519PublicKey:
-        row = self.s.get(KeyRecord, kid)
+        row = key_row(self.s, kid)
         if row is None or row.alg != "ed25519" or row.owner != agency:
             raise UnknownKey(f"no signing key {kid} is known for {agency}")
         if row.revoked_at is not None:
             raise RevokedKey(f"{agency}'s key {kid} was revoked")
-        pub = load_public("ed25519", row.public_key)
+        pub = public_key(self.s, row)
         assert isinstance(pub, Ed25519PublicKey)
         return pub
 
     def decryption_key(self, agency: str, kid: str) -> X25519PrivateKey:
-        row = self.s.get(KeyRecord, kid)
+        row = key_row(self.s, kid)
         if row is None or row.alg != "x25519" or row.owner != agency or row.private_path is None:
             raise UnknownKey(f"{agency} holds no decryption key {kid}")
         return self.node.keys.encryption_key(self.s, kid)
@@ -901,45 +1039,113 @@ def receive_batch(node: Node, raws: Sequence[bytes], *, remote: str | None = Non
 
 def _receive_group(node: Node, items: list[tuple[int, bytes, str]],
                    results: list[Received | AccordError | None]) -> list[tuple[int, bytes, str]]:
-    """Receive ``items`` in one transaction, a savepoint each; fills ``results`` and returns
-    the items refused for an unknown sender key (to learn it and try again)."""
+    """Receive ``items`` in one transaction; fills ``results`` and returns the items refused
+    for an unknown sender key (to learn it and try again).
+
+    Every envelope is opened and checked on its own (signature, decryption, replay, payload,
+    the receiver's policy), with nothing written. The messages among them that pass are then
+    stored together — one multi-row insert per table, each with its receipt and its audit
+    entries — and any other content (a status, a registered content type) is stored on its
+    own in a SAVEPOINT, rolled back alone if it fails. If the bulk insert meets an envelope
+    or message stored concurrently (PostgreSQL), those envelopes are received one by one
+    after the commit, as duplicates are."""
     if not items:
         return []
     unknown: list[tuple[int, bytes, str]] = []
     conflicts: list[tuple[int, bytes, str]] = []
     with node.uow() as s:
-        for n, item in enumerate(items):
-            if n == len(items) // 2 and n > 0:
-                _fault_pause(node)
+        now = node.now()
+        ids = sorted({env_id for _, _, env_id in items})
+        existing = {e.envelope_id: e for e in s.scalars(
+            select(InboxEntry).where(InboxEntry.envelope_id.in_(ids)))}
+        seen: set[str] = set()
+        opened: list[tuple[tuple[int, bytes, str], _Opened]] = []
+        for item in items:
             i, raw, env_id = item
-            mark = node.audit.mark(s)
-            savepoint = s.begin_nested()
-            try:
-                results[i] = _receive_in(node, s, raw, env_id)
-                savepoint.commit()
+            if env_id in seen:  # twice in one batch: answered as a duplicate once committed
+                conflicts.append(item)
                 continue
+            seen.add(env_id)
+            try:
+                got = _open_in(node, s, raw, env_id, existing.get(env_id), now)
             except UnknownKey as exc:
                 unknown.append(item)
                 results[i] = exc
-            except EnvelopeRejected as exc:
-                results[i] = exc
-            except sa_exc.IntegrityError:  # the same envelope committed concurrently (PostgreSQL)
-                conflicts.append(item)
+                continue
             except AccordError as exc:
                 results[i] = exc
+                continue
             except Exception as exc:
-                log.error("envelope %s failed on receipt: %s", env_id, type(exc).__name__)
-                results[i] = AccordError(f"the envelope could not be stored ({type(exc).__name__}); "
-                                         "retry later")
-            if savepoint.is_active:
-                savepoint.rollback()
-            node.audit.rewind(s, mark)
+                results[i] = _failed_on_receipt(env_id, exc)
+                continue
+            if isinstance(got, Received):
+                results[i] = got
+            elif got.opened.content_type == CONTENT_MESSAGE:
+                opened.append((item, got))
+            else:
+                _receive_alone(node, s, item, results, conflicts, partial(_store_other, node, s, got))
+        delivered = _delivered_ids(s, [(o, x) for _, x in opened for o in [x.opened]])
+        checked: list[tuple[tuple[int, bytes, str], _Opened, _IncomingMessage]] = []
+        for item, got in opened:
+            try:
+                incoming = _check_message(node, got, delivered)
+            except AccordError as exc:
+                results[item[0]] = exc
+                continue
+            checked.append((item, got, incoming))
+        if checked:
+            mark = node.audit.mark(s)
+            savepoint = s.begin_nested()
+            try:
+                stored = _store_received(node, s, [(got, incoming) for _, got, incoming in checked])
+                savepoint.commit()
+            except Exception:  # a row stored concurrently (PostgreSQL), or worse: one by one
+                if savepoint.is_active:
+                    savepoint.rollback()
+                node.audit.rewind(s, mark)
+                for item, got, incoming in checked:
+                    _receive_alone(node, s, item, results, conflicts,
+                                   partial(_store_received, node, s, [(got, incoming)]))
+            else:
+                for (item, _, _), received in zip(checked, stored, strict=True):
+                    results[item[0]] = received
     for i, raw, env_id in conflicts:  # now they are duplicates: answered with their receipt
         try:
             results[i] = _receive_once(node, raw, env_id)
         except AccordError as exc:
             results[i] = exc
     return unknown
+
+
+def _receive_alone(node: Node, s: Session, item: tuple[int, bytes, str],
+                   results: list[Received | AccordError | None],
+                   conflicts: list[tuple[int, bytes, str]],
+                   store: Callable[[], Received | list[Received]]) -> None:
+    """Store one envelope of a batch in a SAVEPOINT: its error rolls back only its own writes.
+    One stored concurrently (PostgreSQL) goes to ``conflicts`` (answered as a duplicate after
+    the commit); an unexpected error is a 500 for this envelope only (the sender retries it)."""
+    i, _, env_id = item
+    mark = node.audit.mark(s)
+    savepoint = s.begin_nested()
+    try:
+        stored = store()
+        results[i] = stored[0] if isinstance(stored, list) else stored
+        savepoint.commit()
+        return
+    except sa_exc.IntegrityError:
+        conflicts.append(item)
+    except AccordError as exc:
+        results[i] = exc
+    except Exception as exc:
+        results[i] = _failed_on_receipt(env_id, exc)
+    if savepoint.is_active:
+        savepoint.rollback()
+    node.audit.rewind(s, mark)
+
+
+def _failed_on_receipt(env_id: str, exc: Exception) -> AccordError:
+    log.error("envelope %s failed on receipt: %s", env_id, type(exc).__name__)
+    return AccordError(f"the envelope could not be stored ({type(exc).__name__}); retry later")
 
 
 def _fault_pause(node: Node) -> None:
@@ -982,13 +1188,46 @@ def _receive(node: Node, raw: bytes, env_id: str) -> Received:
         return _receive_in(node, s, raw, env_id)
 
 
+@dataclass(frozen=True)
+class _Opened:
+    """An envelope opened and verified (not stored yet), with what its receipt covers."""
+
+    opened: OpenedEnvelope
+    env_id: str
+    digest: str
+    now: datetime
+
+
+@dataclass(frozen=True)
+class _IncomingMessage:
+    """A received message checked and decided (not stored yet)."""
+
+    row: dict[str, Any]
+    decision: Verdict
+    actor: Actor
+    resource: Resource
+    purpose: str
+
+
 def _receive_in(node: Node, s: Session, raw: bytes, env_id: str) -> Received:
     """Check one envelope and store it, its message and its receipt in the session ``s``."""
-    max_bytes = node.settings.exchange_envelope_max_bytes
+    now = node.now()
+    got = _open_in(node, s, raw, env_id, s.get(InboxEntry, env_id), now)
+    if isinstance(got, Received):
+        return got
+    if got.opened.content_type == CONTENT_MESSAGE:
+        incoming = _check_message(node, got, _delivered_ids(s, [(got.opened, got)]))
+        return _store_received(node, s, [(got, incoming)])[0]
+    return _store_other(node, s, got)
+
+
+def _open_in(node: Node, s: Session, raw: bytes, env_id: str, existing: InboxEntry | None,
+             now: datetime) -> _Opened | Received:
+    """Verify and decrypt one envelope for the agency of this node it is addressed to (every
+    check of :func:`open_envelope`), or answer an exact duplicate with its original receipt.
+    Writes nothing."""
     digest = sha256_hex(canonical_json(parse_json(raw)))
     _, claimed = _peek(raw)
-    now = node.now()
-    existing = s.get(InboxEntry, env_id)
     if existing is not None:
         if existing.envelope_sha256 != digest:
             raise EnvelopeReplayed(f"envelope id {env_id} was already used by another envelope")
@@ -1006,47 +1245,55 @@ def _receive_in(node: Node, s: Session, raw: bytes, env_id: str) -> Received:
             raise WrongRecipient(f"envelope {env_id} is not addressed to this node")
         target = hosted[0]  # open_envelope names the wrong recipient after the time checks
     opened = open_envelope(raw, recipient=target, keys=SessionKeys(node, s), now=now,
-                           max_bytes=max_bytes)
-    message_pk: int | None = None
-    message_id: str | None = None
-    urgent = False
-    handling = "H0"
-    if opened.content_type == CONTENT_MESSAGE:
-        msg = _accept_message(node, s, opened.payload, sender=opened.sender,
-                              recipient=opened.recipient, env_id=env_id, now=now)
-        message_pk, message_id = msg.id, msg.message_id
-        urgent, handling = msg.priority == Priority.URGENT.value, msg.handling
-    elif opened.content_type == CONTENT_STATUS:
-        message_id = _accept_status(node, s, opened.payload, sender=opened.sender,
-                                    recipient=opened.recipient, now=now)
+                           max_bytes=node.settings.exchange_envelope_max_bytes)
+    return _Opened(opened, env_id, digest, now)
+
+
+def _store_other(node: Node, s: Session, got: _Opened) -> Received:
+    """Store an envelope that carries no message: a status, or a registered content type."""
+    opened, now = got.opened, got.now
+    urgent, handling = False, "H0"
+    object_id: str | None
+    if opened.content_type == CONTENT_STATUS:
+        object_id = _accept_status(node, s, opened.payload, sender=opened.sender,
+                                   recipient=opened.recipient, now=now)
     elif opened.content_type in _HANDLERS:
         accepted = _HANDLERS[opened.content_type](
-            node, s, Incoming(opened.payload, opened.sender, opened.recipient, env_id, now))
-        message_id, urgent, handling = accepted.object_id, accepted.urgent, accepted.handling
+            node, s, Incoming(opened.payload, opened.sender, opened.recipient, got.env_id, now))
+        object_id, urgent, handling = accepted.object_id, accepted.urgent, accepted.handling
     else:
         raise PayloadInvalid(f"content type {opened.content_type} is not accepted here")
+    inbox, received = _receipt_for(node, s, got, message_pk=None, object_id=object_id,
+                                   urgent=urgent, handling=handling)
+    s.execute(insert(_INBOX), [inbox])
+    return received
+
+
+def _receipt_for(node: Node, s: Session, got: _Opened, *, message_pk: int | None,
+                 object_id: str | None, urgent: bool, handling: str
+                 ) -> tuple[dict[str, Any], Received]:
+    """Sign the receipt of an accepted envelope and audit its acceptance (at commit): the
+    inbox row to insert (the proof: signed header, signature, receipt) and the answer."""
+    opened, env_id, now = got.opened, got.env_id, got.now
     kid, key = node.keys.signing_key(s, opened.recipient)
     receipt = sign_receipt(
         envelope_id=env_id, sender=opened.sender, recipient=opened.recipient,
-        content_type=opened.content_type, envelope_sha256=digest,
+        content_type=opened.content_type, envelope_sha256=got.digest,
         payload_sha256=opened.payload_digest, received_at=now, kid=kid, key=key)
-    s.add(InboxEntry(
-        envelope_id=env_id, recipient=opened.recipient, sender=opened.sender,
-        sender_kid=opened.sender_kid, content_type=opened.content_type,
-        envelope_sha256=digest, signed_header=opened.signed_header,
-        signature=opened.signature, payload_digest=opened.payload_digest,
-        payload_salt=opened.payload_salt, received_at=now, receipt=receipt,
-        message_pk=message_pk,
-    ))
     node.record_at_commit(s, actor=f"agency:{opened.sender}", action=Action.ENVELOPE_ACCEPTED,
-                object=f"envelope:{env_id}",
-                detail={"recipient": opened.recipient, "content_type": opened.content_type,
-                        "sender_kid": opened.sender_kid, "message_id": message_id,
-                        "payload_sha256": opened.payload_digest})
-    s.flush()
-    return Received(receipt, duplicate=False, message_id=message_id,
-                    recipient=opened.recipient, urgent=urgent, sender=opened.sender,
-                    handling=handling)
+                          object=f"envelope:{env_id}",
+                          detail={"recipient": opened.recipient, "content_type": opened.content_type,
+                                  "sender_kid": opened.sender_kid, "message_id": object_id,
+                                  "payload_sha256": opened.payload_digest})
+    inbox = {"envelope_id": env_id, "recipient": opened.recipient, "sender": opened.sender,
+             "sender_kid": opened.sender_kid, "content_type": opened.content_type,
+             "envelope_sha256": got.digest, "signed_header": opened.signed_header,
+             "signature": opened.signature, "payload_digest": opened.payload_digest,
+             "payload_salt": opened.payload_salt, "received_at": now, "receipt": receipt,
+             "message_pk": message_pk}
+    return inbox, Received(receipt, duplicate=False, message_id=object_id,
+                           recipient=opened.recipient, urgent=urgent, sender=opened.sender,
+                           handling=handling)
 
 
 def payload_error(exc: ValidationError) -> PayloadInvalid:
@@ -1054,8 +1301,25 @@ def payload_error(exc: ValidationError) -> PayloadInvalid:
     return PayloadInvalid(f"the payload fails validation: {_first_error(exc)}")
 
 
-def _accept_message(node: Node, s: Session, data: dict[str, Any], *, sender: str, recipient: str,
-                    env_id: str, now: datetime) -> Message:
+def _delivered_ids(s: Session, envelopes: Sequence[tuple[OpenedEnvelope, _Opened]]
+                   ) -> set[tuple[str, str]]:
+    """Which of the messages these envelopes claim to carry (message id, recipient) are held
+    here already (one query for a batch: a replay is refused by :func:`_check_message`)."""
+    wanted = {(str(o.payload.get("message_id")), o.recipient) for o, _ in envelopes
+              if isinstance(o.payload, dict)}
+    if not wanted:
+        return set()
+    rows = s.execute(select(Message.message_id, Message.owner).where(
+        Message.message_id.in_(sorted({m for m, _ in wanted})),
+        Message.owner.in_(sorted({r for _, r in wanted})))).all()
+    return {(m, o) for m, o in rows} & wanted
+
+
+def _check_message(node: Node, got: _Opened, delivered: set[tuple[str, str]]) -> _IncomingMessage:
+    """Check a received message (payload, sender, addressee, replay) and decide it with the
+    receiver's policy; ``delivered`` holds the (message id, recipient) pairs stored already,
+    and gets this one (so that a second copy in the same batch is a replay). Writes nothing."""
+    data, sender, recipient = got.opened.payload, got.opened.sender, got.opened.recipient
     try:
         payload = MessagePayload.model_validate(data)
     except ValidationError as exc:
@@ -1064,44 +1328,64 @@ def _accept_message(node: Node, s: Session, data: dict[str, Any], *, sender: str
         raise PayloadInvalid(f"the payload claims sender {payload.sender}, the envelope is signed by {sender}")
     if recipient not in payload.to:
         raise PayloadInvalid(f"the payload is not addressed to {recipient}")
-    if s.scalars(select(Message.id).where(Message.message_id == payload.message_id,
-                                          Message.owner == recipient)).first() is not None:
+    if (payload.message_id, recipient) in delivered:
         raise EnvelopeReplayed(f"message {payload.message_id} was already delivered to {recipient}")
     categories = categories_of(payload.records)
     resource = Resource(categories, payload.crime_area, payload.handling)
     actor = Actor(sender, recipient)
-    by = f"node:{node.settings.node_id}"
-    decision = _policy(node, s, actor=actor, resource=resource, purpose=payload.purpose.value,
-                       by=by, side="receiver", at=now, record=False)
+    decision = _policy(node, None, actor=actor, resource=resource, purpose=payload.purpose.value,
+                       by="", side="receiver", at=got.now, record=False)
     if not decision.allowed:
         denied = ReceiverPolicyDenied(
             f"{recipient}'s node refuses the message: {decision.reason}",
             code=decision.code, clause=decision.clause, basis=decision.basis)
-        denied.policy_inputs = (actor, resource, payload.purpose.value, now)  # type: ignore[attr-defined]
+        denied.policy_inputs = (actor, resource, payload.purpose.value, got.now)  # type: ignore[attr-defined]
         raise denied
-    _record_verdict(node, s, decision, actor=actor, resource=resource,
-                    purpose=payload.purpose.value, by=by, side="receiver")
-    msg = Message(
-        message_id=payload.message_id, owner=recipient, direction="in", thread_id=payload.thread_id,
-        in_reply_to=payload.in_reply_to, sender=sender, sender_officer=payload.sender_officer,
-        to=list(payload.to), subject=clean_subject(payload.subject), body=payload.body,
-        language=payload.language, priority=payload.priority.value,
-        priority_rank=payload.priority.rank, handling=payload.handling.value,
-        case_ref=payload.case_ref, crime_area=payload.crime_area, purpose=payload.purpose.value,
-        categories=sorted(c.value for c in categories),
-        records=[r.to_ftm() for r in payload.records],
-        evidence=[e.model_dump() for e in payload.evidence], created_at=payload.created,
-        received_at=now, envelope_id=env_id, decision=decision.to_dict(),
-    )
-    s.add(msg)
-    s.flush()
-    node.record_at_commit(s, actor=f"agency:{sender}", action=Action.MESSAGE_RECEIVED,
-                object=f"message:{payload.message_id}", purpose=payload.purpose.value,
-                basis=decision.basis_text,
-                detail={"recipient": recipient, "envelope_id": env_id,
-                        "priority": payload.priority.value, "handling": payload.handling.value,
-                        "categories": msg.categories, "obligations": decision.obligations})
-    return msg
+    delivered.add((payload.message_id, recipient))
+    row = {
+        "message_id": payload.message_id, "owner": recipient, "direction": "in",
+        "thread_id": payload.thread_id, "in_reply_to": payload.in_reply_to, "sender": sender,
+        "sender_officer": payload.sender_officer, "to": list(payload.to),
+        "subject": clean_subject(payload.subject), "body": payload.body,
+        "language": payload.language, "priority": payload.priority.value,
+        "priority_rank": payload.priority.rank, "handling": payload.handling.value,
+        "case_ref": payload.case_ref, "crime_area": payload.crime_area,
+        "purpose": payload.purpose.value, "categories": sorted(c.value for c in categories),
+        "records": [r.to_ftm() for r in payload.records],
+        "evidence": [e.model_dump() for e in payload.evidence], "created_at": payload.created,
+        "received_at": got.now, "envelope_id": got.env_id, "decision": decision.to_dict(),
+    }
+    return _IncomingMessage(row, decision, actor, resource, payload.purpose.value)
+
+
+def _store_received(node: Node, s: Session, accepted: Sequence[tuple[_Opened, _IncomingMessage]]
+                    ) -> list[Received]:
+    """Store checked messages, their inbox rows (proof and signed receipt) and audit entries
+    (per envelope: the receiver's decision, ``exchange:message:received``,
+    ``exchange:envelope:accepted``): one multi-row insert per table."""
+    pks = _insert_rows(s, _MESSAGES, [m.row for _, m in accepted])
+    _fault_pause(node)  # fault drills: messages stored, their inbox rows not, nothing committed
+    by = f"node:{node.settings.node_id}"
+    inbox: list[dict[str, Any]] = []
+    answers: list[Received] = []
+    for (got, m), pk in zip(accepted, pks, strict=True):
+        row, sender, recipient = m.row, got.opened.sender, got.opened.recipient
+        _record_verdict(node, s, m.decision, actor=m.actor, resource=m.resource,
+                        purpose=m.purpose, by=by, side="receiver")
+        node.record_at_commit(s, actor=f"agency:{sender}", action=Action.MESSAGE_RECEIVED,
+                              object=f"message:{row['message_id']}", purpose=m.purpose,
+                              basis=m.decision.basis_text,
+                              detail={"recipient": recipient, "envelope_id": got.env_id,
+                                      "priority": row["priority"], "handling": row["handling"],
+                                      "categories": row["categories"],
+                                      "obligations": m.decision.obligations})
+        entry, received = _receipt_for(node, s, got, message_pk=pk, object_id=row["message_id"],
+                                       urgent=row["priority"] == Priority.URGENT.value,
+                                       handling=row["handling"])
+        inbox.append(entry)
+        answers.append(received)
+    s.execute(insert(_INBOX), inbox)
+    return answers
 
 
 def _accept_status(node: Node, s: Session, data: dict[str, Any], *, sender: str, recipient: str,

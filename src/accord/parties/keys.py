@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -59,6 +59,24 @@ def _info(row: KeyRecord) -> KeyInfo:
         row.created_at, row.retired_at, row.revoked_at,
     )
 
+
+
+def key_row(session: Session, kid: str) -> KeyRecord | None:
+    """The key record ``kid``, read once per transaction (a batch verifies many envelopes and
+    receipts signed by the same few keys; the session's identity map holds objects weakly, so
+    ``session.get`` alone would read the row again for each)."""
+    cache = tx_cache(session, "keys.rows")
+    if kid not in cache:
+        cache[kid] = session.get(KeyRecord, kid)
+    return cache[kid]  # type: ignore[no-any-return]
+
+
+def public_key(session: Session, row: KeyRecord) -> Ed25519PublicKey | X25519PublicKey:
+    """The loaded public key of ``row`` (once per transaction)."""
+    cache = tx_cache(session, "keys.public")
+    if row.kid not in cache:
+        cache[row.kid] = k.load_public(row.alg, row.public_key)
+    return cache[row.kid]  # type: ignore[no-any-return]
 
 class KeyStore:
     """Keys in the database; private halves sealed in files under ``keys_dir``."""
@@ -164,7 +182,7 @@ class KeyStore:
         return row.kid, key
 
     def encryption_key(self, session: Session, kid: str) -> X25519PrivateKey:
-        row = session.get(KeyRecord, kid)
+        row = key_row(session, kid)
         if row is None or row.alg != "x25519" or row.private_path is None:
             raise NotFound(f"no private encryption key {kid}")
         key = self.private(row)
@@ -181,7 +199,7 @@ class KeyStore:
 
     @staticmethod
     def verification_key(session: Session, kid: str) -> Ed25519PublicKey:
-        row = session.get(KeyRecord, kid)
+        row = key_row(session, kid)
         if row is None or row.alg != "ed25519":
             raise NotFound(f"unknown signing key {kid}")
         if row.revoked_at is not None:

@@ -136,14 +136,14 @@ def test_the_worker_sends_one_batch_per_peer(world: World) -> None:
 def test_an_unexpected_failure_is_a_retry_for_that_envelope_only(world: World, monkeypatch: Any) -> None:
     good, boom = _raw(craft(world)), _raw(craft(world))
     boom_id = json.loads(boom)["header"]["id"]
-    real = services._receive_in
+    real = services._open_in
 
-    def failing(node: Any, s: Any, raw: bytes, env_id: str) -> Received:
+    def failing(node: Any, s: Any, raw: bytes, env_id: str, *args: Any) -> Any:
         if env_id == boom_id:
             raise RuntimeError("disk on fire")
-        return real(node, s, raw, env_id)
+        return real(node, s, raw, env_id, *args)
 
-    monkeypatch.setattr(services, "_receive_in", failing)
+    monkeypatch.setattr(services, "_open_in", failing)
     answers = services.receive_batch(world.fr, [boom, good])
     assert isinstance(answers[0], AccordError) and answers[0].status == 500
     assert "disk on fire" not in answers[0].detail  # no internals in the answer

@@ -17,10 +17,15 @@ from accord.agreements import Handling
 from accord.audit.tags import Action
 from accord.auth.domain import Principal
 from accord.auth.permissions import Permission
+from accord.errors import AccordError
 from accord.exchange import services
 from accord.exchange.events import broker_of
 from accord.exchange.models import Message
 from accord.exchange.schemas import (
+    BatchItem,
+    BatchRecipient,
+    MessageBatchCreate,
+    MessageBatchResult,
     MessageCreate,
     MessagePublic,
     MessageSummary,
@@ -57,6 +62,29 @@ def send(body: MessageCreate, node: NodeDep, principal: MessagesSend) -> SendRes
     result = services.send_grouped(node, principal, body, _sent)
     wake_worker(node)
     return result
+
+
+@router.post("/batch", response_model=MessageBatchResult, responses=problem_responses(503))
+def send_batch(body: MessageBatchCreate, node: NodeDep, principal: MessagesSend) -> MessageBatchResult:
+    """Send up to 1,000 messages in one request (a batch check, an action day's notices). Each
+    is checked, decided and sealed on its own, exactly as by ``POST /api/v1/messages``; the
+    answer lists, in order, each message's id and recipients' states (``status`` 201), or the
+    problem document that refused it — one bad message does not sink the others. The
+    accepted ones are stored in one transaction: all of them, or (a 503) none."""
+    outcomes = services.send_batch(node, principal, body.messages)
+    wake_worker(node)
+    items: list[BatchItem] = []
+    for i, outcome in enumerate(outcomes):
+        if isinstance(outcome, AccordError):
+            items.append(BatchItem(index=i, status=outcome.status, problem=outcome.to_problem()))
+        else:
+            items.append(BatchItem(
+                index=i, status=status.HTTP_201_CREATED, message_id=outcome.message_id,
+                created_at=outcome.created_at,
+                recipients=[BatchRecipient(agency=a, state=st, refusal=outcome.refusals.get(a))
+                            for a, st in outcome.states.items()]))
+    sent = sum(1 for item in items if item.problem is None)
+    return MessageBatchResult(sent=sent, failed=len(items) - sent, results=items)
 
 
 @router.get("", response_model=list[MessageSummary])
