@@ -15,6 +15,7 @@ take plain strings and any iterable, and check every value::
         retention="P2Y",                       # ISO 8601 duration
         onward_transfer="with-owner-consent",  # default "forbidden"
         notify_owner=False,                    # default False
+        search_mode="clear",                   # or "bloom": privacy-preserving search
         deadlines=[Deadline("information", "urgent", respond="P3D"),
                    Deadline("information", "normal", respond="P7D")],
     )
@@ -72,6 +73,7 @@ from accord.agreements.domain import (
     Purpose,
     RequestType,
     Resource,
+    SearchMode,
     Urgency,
 )
 from accord.agreements.duration import Duration, DurationError, parse_duration
@@ -127,6 +129,7 @@ __all__ = [
     "Registry",
     "RequestType",
     "Resource",
+    "SearchMode",
     "Urgency",
     "ValidationReport",
     "agreement_schema",

@@ -18,6 +18,7 @@ from accord.agreements.domain import (
     Deadline,
     Grant,
     PointOfContact,
+    SearchMode,
     Urgency,
     deadline_map,
 )
@@ -43,6 +44,7 @@ def build_agreement(data: dict[str, Any]) -> Agreement:
             onward_transfer=g.get("onward_transfer", "forbidden"),
             notify_owner=g.get("notify_owner", False),
             deadlines=deadline_map(g.get("deadlines") or {}),
+            search_mode=g.get("search_mode", "clear"),
         )
         clauses.append(
             Clause(
@@ -114,6 +116,8 @@ def _clause_to_data(clause: Clause) -> dict[str, Any]:
     }
     if g.deadlines:
         grants["deadlines"] = _deadlines_to_data(g.deadlines)
+    if g.search_mode is not SearchMode.CLEAR:  # written only when it says something
+        grants["search_mode"] = g.search_mode.value
     out: dict[str, Any] = {"id": clause.id}
     if clause.from_parties is not None:
         out["from"] = _sorted(clause.from_parties)

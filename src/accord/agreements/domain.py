@@ -9,7 +9,7 @@ cross-field rules lives in :mod:`accord.agreements.validate`.
 
 Vocabulary of the format, one ``StrEnum`` each: :class:`Instrument`,
 :class:`Action`, :class:`RequestType`, :class:`Category`, :class:`Purpose`,
-:class:`Handling`, :class:`OnwardTransfer`, :class:`Urgency`,
+:class:`Handling`, :class:`OnwardTransfer`, :class:`SearchMode`, :class:`Urgency`,
 :class:`DeadlineStage`.
 """
 
@@ -45,6 +45,7 @@ __all__ = [
     "Purpose",
     "RequestType",
     "Resource",
+    "SearchMode",
     "Urgency",
     "party_country",
     "party_matches",
@@ -181,6 +182,25 @@ class OnwardTransfer(StrEnum):
         return {"forbidden": 2, "with-owner-consent": 1, "free": 0}[self.value]
 
 
+class SearchMode(StrEnum):
+    """How a ``hit-no-hit-search`` granted by a clause compares identifiers.
+
+    ``clear``: the query carries the identifiers as the officer typed them. ``bloom``:
+    the privacy-preserving mode — no clear identifier leaves the asking node; persons
+    travel as keyed Bloom-filter encodings compared by Dice similarity, other
+    identifiers as keyed HMACs, under a linkage secret the parties hold for the
+    agreement (docs/search-privacy.md).
+    """
+
+    CLEAR = "clear"
+    BLOOM = "bloom"
+
+    @property
+    def strictness(self) -> int:
+        """Higher is stricter: bloom 1, clear 0."""
+        return 1 if self is SearchMode.BLOOM else 0
+
+
 class Urgency(StrEnum):
     """Urgency of a request, most urgent first.
 
@@ -295,7 +315,8 @@ class Grant:
     """What one clause grants. Everything not listed is refused.
 
     ``crime_areas`` holds ICCS codes or ``"all"``; a code covers every code
-    below it (``06`` covers ``0601`` and ``06011``).
+    below it (``06`` covers ``0601`` and ``06011``). ``search_mode`` says how a
+    ``hit-no-hit-search`` under the clause compares (:class:`SearchMode`).
     """
 
     actions: frozenset[Action]
@@ -307,6 +328,7 @@ class Grant:
     onward_transfer: OnwardTransfer = OnwardTransfer.FORBIDDEN
     notify_owner: bool = False
     deadlines: tuple[Deadline, ...] = ()
+    search_mode: SearchMode = SearchMode.CLEAR
 
     if TYPE_CHECKING:  # the constructor accepts any iterable and plain strings
 
@@ -321,6 +343,7 @@ class Grant:
             onward_transfer: OnwardTransfer | str = OnwardTransfer.FORBIDDEN,
             notify_owner: bool = False,
             deadlines: Iterable[Deadline] = (),
+            search_mode: SearchMode | str = SearchMode.CLEAR,
         ) -> None: ...
 
     def __post_init__(self) -> None:
@@ -331,6 +354,7 @@ class Grant:
         _set(self, "purposes", _frozen(self.purposes, Purpose))
         _set(self, "retention", _duration(self.retention))
         _set(self, "onward_transfer", OnwardTransfer(self.onward_transfer))
+        _set(self, "search_mode", SearchMode(self.search_mode))
         if not isinstance(self.notify_owner, bool):
             raise ValueError(f"notify_owner must be true or false, not {self.notify_owner!r}")
         order = list(Urgency)
@@ -633,11 +657,13 @@ class Basis:
 
 @dataclass(frozen=True, slots=True)
 class Obligations:
-    """What the receiver must do with what it got under an allow."""
+    """What the receiver must do with what it got under an allow, and (``search_mode``)
+    how both sides must carry out a hit/no-hit search under it."""
 
     delete_by: datetime
     onward_transfer: OnwardTransfer
     notify_owner: bool
+    search_mode: SearchMode = SearchMode.CLEAR
 
     @property
     def no_onward_transfer(self) -> bool:
@@ -654,6 +680,7 @@ class Obligations:
             "no_onward_transfer": self.no_onward_transfer,
             "onward_needs_owner_consent": self.onward_needs_owner_consent,
             "notify_owner": self.notify_owner,
+            "search_mode": self.search_mode.value,
         }
 
     def describe(self) -> list[str]:
@@ -666,6 +693,8 @@ class Obligations:
             lines.append("onward transfer allowed")
         if self.notify_owner:
             lines.append("notify the owner of any use")
+        if self.search_mode is SearchMode.BLOOM:
+            lines.append("hit/no-hit search in privacy-preserving mode (keyed Bloom filters)")
         return lines
 
 

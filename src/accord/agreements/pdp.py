@@ -12,9 +12,11 @@ whose ``code`` says which condition failed and whose ``reason`` says it in a
 sentence, naming the clause that came closest.
 
 When several clauses allow, the one with the strictest obligations wins
-(onward transfer forbidden < with owner consent < free, then the earliest
-delete-by date, then notify-owner, then agreement id and clause id), so a
-receiver never gets looser terms than some applicable clause imposes.
+(the privacy-preserving search mode before clear, then onward transfer
+forbidden < with owner consent < free, then the earliest delete-by date, then
+notify-owner, then agreement id and clause id), so a receiver never gets
+looser terms than some applicable clause imposes — and a search never goes
+out in clear when an applicable clause asks for the privacy-preserving mode.
 """
 
 from __future__ import annotations
@@ -217,7 +219,7 @@ def decide(
         )
 
     best: tuple[Obligations, Agreement, Clause] | None = None
-    best_key: tuple[int, datetime, bool, str, str] | None = None
+    best_key: tuple[int, int, datetime, bool, str, str] | None = None
     closest: tuple[int, str, str, Agreement, Clause, str, str] | None = None
     for agreement in in_force:
         pa = agreement.party_for(actor.agency)
@@ -231,8 +233,10 @@ def decide(
                     delete_by=grant.retention.add_to(at),
                     onward_transfer=grant.onward_transfer,
                     notify_owner=grant.notify_owner,
+                    search_mode=grant.search_mode,
                 )
                 key = (
+                    -grant.search_mode.strictness,
                     -grant.onward_transfer.restrictiveness,
                     obligations.delete_by,
                     not grant.notify_owner,

@@ -6,7 +6,8 @@ Three layers, all run so that one pass reports everything:
 2. shape (:mod:`accord.agreements.schema`): unknown keys, required keys, types, enums;
 3. meaning (here): countries and agencies (pycountry), languages (ISO 639-1),
    ICCS codes, durations, dates (``valid_until`` not before ``valid_from``),
-   directional parties, deadlines for granted requests only, and across
+   directional parties, deadlines for granted requests only, a search mode only
+   on a clause that grants hit-no-hit-search, and across
    documents: no two versions of one agreement with the same number or with
    overlapping validity.
 """
@@ -179,6 +180,16 @@ def _meaning_issues(doc: Document) -> list[Issue]:
             except DurationError:
                 pass  # reported by the schema
         issues += _deadline_issues(doc, i, grants)
+        actions = _list(grants.get("actions"))
+        if grants.get("search_mode") == "bloom" and "hit-no-hit-search" not in actions:
+            issues.append(
+                doc.issue(
+                    ("clauses", i, "grants", "search_mode"),
+                    "search-mode-not-granted",
+                    "search_mode applies to hit-no-hit-search, which the clause does not grant",
+                    key=True,
+                )
+            )
     return issues
 
 
