@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +22,9 @@ from accord.errors import AccordError
 from accord.parties.keys import KeyStore
 from accord.policy.services import PolicyService
 from accord.settings import Settings
+
+if TYPE_CHECKING:
+    from accord.search.linkage import LinkageKeyStore
 
 T = TypeVar("T")
 _GROUP_KEY = "db.group_commit"
@@ -41,6 +44,7 @@ class Node:
     audit: AuditLog
     totp_box: SecretBox
     policy: PolicyService
+    linkage: LinkageKeyStore  # linkage secrets of privacy-preserving search, per agreement
     extras: dict[str, Any] = field(default_factory=dict)
 
     @contextmanager
@@ -128,6 +132,7 @@ def load_capabilities() -> None:
 
 def build_node(settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None) -> Node:
     load_capabilities()
+    from accord.search.linkage import LinkageKeyStore  # the search package is a capability
     if clock is None:
         clock = OffsetClock() if settings.clock == "offset" else SystemClock()
     engine = engine or make_engine(
@@ -155,4 +160,6 @@ def build_node(settings: Settings, *, clock: Clock | None = None, engine: Engine
         totp_box=SecretBox(settings.secret_key.get_secret_value().encode(), b"totp"),
         policy=PolicyService(settings.resolved_agreements_dir, clock,
                              recheck_seconds=settings.agreements_recheck_seconds),
+        linkage=LinkageKeyStore(settings.keys_dir, settings.passphrase(),
+                                seal_cost=settings.key_seal_cost),
     )

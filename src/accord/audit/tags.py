@@ -77,6 +77,9 @@ class Action(StrEnum):
     SEARCH_ANSWERED = "search:query:answered"
     SEARCH_REJECTED = "search:query:rejected"
     SEARCH_FAILED = "search:query:failed"
+    SEARCH_LINKAGE_SET = "search:linkage-key:set"
+    SEARCH_LINKAGE_INDEXED = "search:linkage-key:indexed"
+    SEARCH_LINKAGE_RETIRED = "search:linkage-key:retired"
 
     ALERT_CREATED = "alerts:alert:created"
     ALERT_WITHDRAWN = "alerts:alert:withdrawn"

@@ -104,6 +104,7 @@ def serve(
         # The slow KDF runs here, once per key, not on the first requests.
         with node.read() as s:
             node.keys.preload(s)
+            node.linkage.preload(s)  # linkage secrets of privacy-preserving search
 
     run(lambda: _unseal(node))
     serve_app(create_app(node), host=host or settings.host, port=port or settings.port,

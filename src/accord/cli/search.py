@@ -9,10 +9,20 @@ The command line acts as the node operator unless ``--as USERNAME`` names an off
 ``POST /api/v1/search`` does) as the officer named by ``--as`` and prints, per peer
 agency, hit / no-hit / no-answer / not-asked / refused with the band, the opaque
 reference and, for a peer not asked, the clause and reason.
+
+``linkage-key generate | set | list | retire`` keep the linkage secrets of the
+privacy-preserving mode (docs/search-privacy.md), one per agreement and epoch: ``generate``
+makes a random secret and writes it to a file (mode 0600) for the other party, who gives
+that file to ``set``; both encode this node's index under the key at once. Output and the
+audit trail name the agreement, the epoch and the key id — never the secret.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -27,7 +37,9 @@ from accord.cli.messages import _principal
 from accord.cli.records import AsOpt, _reader
 from accord.errors import AccordError, ValidationFailed
 from accord.records.models import Record
-from accord.search import index, protocol
+from accord.search import index, private, protocol
+from accord.search.linkage import LinkageInfo, parse_secret_text, secret_text
+from accord.search.models import SearchEntry
 from accord.search.schemas import Kind, SearchCreate, SearchResult
 from accord.search.services import search_as_officer
 
@@ -58,7 +70,9 @@ def reindex(
         emit_json(report.to_dict())
     else:
         console.print(f"{report.records} record(s) indexed: {report.entries} entries, "
-                      f"{report.keys} keys, {report.removed} stale entries removed")
+                      f"{report.keys} keys, {report.removed} stale entries removed"
+                      + (f"; encoded under {report.linkage_keys} linkage key(s)"
+                         if report.linkage_keys else ""))
 
 
 @app.command("local")
@@ -186,3 +200,140 @@ def query(
         emit_json(result.model_dump(mode="json"))
     else:
         _print_result(result)
+
+
+# --------------------------------------------------------------------------- linkage keys
+
+linkage = typer.Typer(help="Linkage secrets of the privacy-preserving search mode, one per "
+                      "agreement and epoch (docs/search-privacy.md).", no_args_is_help=True)
+app.add_typer(linkage, name="linkage-key")
+
+AgreementOpt = Annotated[str, typer.Option("--agreement", help="The agreement id (its search "
+                                           "clause says search_mode: bloom).")]
+EpochOpt = Annotated[int | None, typer.Option(
+    min=1, help="Key epoch (default: one above the highest held for the agreement).")]
+
+
+@contextmanager
+def _indexing(node: Any, disable: bool) -> Iterator[Callable[[int], None]]:
+    with node.read() as s:
+        total = s.scalar(select(func.count()).select_from(SearchEntry)
+                         .where(SearchEntry.source == "record")) or 0
+    columns = (TextColumn("encoding the index"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err_console, disable=disable) as progress:
+        task = progress.add_task("entries", total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def _print_info(info: LinkageInfo, as_json: bool, verb: str) -> None:
+    if as_json:
+        emit_json(info.to_dict())
+        return
+    state = "index encoded" if info.indexed_at else "index not encoded yet"
+    console.print(f"{verb} linkage key of {info.agreement}: epoch {info.epoch}, key id "
+                  f"{info.key_id} ({state})", highlight=False)
+
+
+def _write_secret(path: Path, secret: bytes) -> None:
+    """The secret for the other party: mode 0600, never over an existing file."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ValidationFailed(f"{path} exists; give a new file", field="out") from None
+    except OSError as exc:
+        raise ValidationFailed(f"cannot write {path}: {exc.strerror}", field="out") from None
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret_text(secret))
+
+
+@linkage.command("generate")
+def linkage_generate(
+    ctx: typer.Context,
+    agreement: AgreementOpt,
+    out: Annotated[Path, typer.Option("--out", help="Write the new secret here (mode 0600, "
+                                      "never overwritten) for the other party.")],
+    epoch: EpochOpt = None,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Make a random secret for an agreement, hold it and encode the index under it; write
+    it to --out, to be handed to the other party out of band (they run `set`)."""
+
+    def _do() -> LinkageInfo:
+        secret = os.urandom(32)
+        _write_secret(out, secret)  # first: a secret held here is never one the peer cannot get
+        try:
+            with node_of(ctx) as node, _indexing(node, as_json) as progress:
+                return private.set_linkage_key(node, agreement=agreement, secret=secret,
+                                               by="cli", epoch=epoch, progress=progress)
+        except BaseException:
+            out.unlink(missing_ok=True)
+            raise
+
+    _print_info(run(_do), as_json, "generated")
+    if not as_json:
+        console.print(f"the secret is in {out}: hand it to the other party out of band, then "
+                      "delete it", highlight=False)
+
+
+@linkage.command("set")
+def linkage_set(
+    ctx: typer.Context,
+    agreement: AgreementOpt,
+    file: Annotated[Path, typer.Option("--file", help="The secret file (base64, one line) the "
+                                       "other party generated.")],
+    epoch: EpochOpt = None,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Hold the secret another party generated for an agreement; encode the index under it."""
+
+    def _do() -> LinkageInfo:
+        try:
+            text = file.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValidationFailed(f"cannot read {file}: {exc}", field="file") from None
+        secret = parse_secret_text(text)
+        with node_of(ctx) as node, _indexing(node, as_json) as progress:
+            return private.set_linkage_key(node, agreement=agreement, secret=secret, by="cli",
+                                           epoch=epoch, progress=progress)
+
+    _print_info(run(_do), as_json, "set")
+
+
+@linkage.command("list")
+def linkage_list(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+    """The linkage keys this node holds (agreement, epoch, key id, state) — never a secret."""
+
+    def _do() -> list[LinkageInfo]:
+        with node_of(ctx) as node, node.read() as s:
+            return node.linkage.infos(s)
+
+    infos = run(_do)
+    if as_json:
+        emit_json([i.to_dict() for i in infos])
+        return
+    if not infos:
+        console.print("no linkage key held")
+        return
+    table = Table("agreement", "epoch", "key id", "created", "index", "retired")
+    for i in infos:
+        table.add_row(i.agreement, str(i.epoch), i.key_id, i.created_at.isoformat(timespec="seconds"),
+                      "encoded" if i.indexed_at else "not encoded",
+                      i.retired_at.isoformat(timespec="seconds") if i.retired_at else "")
+    console.print(table)
+
+
+@linkage.command("retire")
+def linkage_retire(
+    ctx: typer.Context,
+    agreement: AgreementOpt,
+    epoch: Annotated[int, typer.Option(min=1, help="The epoch to stop using.")],
+    as_json: bool = JsonOpt,
+) -> None:
+    """Stop using one epoch of an agreement's key: its index rows and sealed file go."""
+
+    def _do() -> LinkageInfo:
+        with node_of(ctx) as node:
+            return private.retire_linkage_key(node, agreement=agreement, epoch=epoch, by="cli")
+
+    _print_info(run(_do), as_json, "retired")

@@ -28,6 +28,11 @@ rounds, far below OWASP's 600,000 — and its ``encryption_builder`` serves Open
 and PKCS#12 only; writing PBES2 DER by hand would be the custom code, not this
 32-byte header.
 
+Secrets that are not key pairs (the search's linkage secrets, docs/search-privacy.md) are
+sealed the same way under their own label (``ACCORD SEALED SECRET``, magic ``ACCORDS1``):
+:meth:`Sealer.seal_secret` / :meth:`Sealer.open_secret`, so a secret file never opens as a
+private key or the other way round.
+
 Legacy files — ``ENCRYPTED PRIVATE KEY`` PEM, as written before this format —
 still open (:func:`read_private_key` reports them as legacy); ``accord keys reseal``
 rewrites them in the current form.
@@ -65,8 +70,10 @@ __all__ = ["STANDARD_COST", "UNSAFE_TEST_COST", "Alg", "PrivateKey", "SealCost",
            "save_private_key", "seal_private_key"]
 
 SEALED_LABEL = b"ACCORD SEALED PRIVATE KEY"
+SECRET_LABEL = b"ACCORD SEALED SECRET"
 LEGACY_LABEL = b"ENCRYPTED PRIVATE KEY"
 MAGIC = b"ACCORDK1"
+SECRET_MAGIC = b"ACCORDS1"
 _COST = struct.Struct(">III")
 _SALT, _NONCE = 16, 12
 _HEADER = len(MAGIC) + _COST.size + _SALT + _NONCE
@@ -121,9 +128,9 @@ def generate(alg: Alg) -> PrivateKey:
 
 
 # -- sealing ------------------------------------------------------------------
-def _armour(blob: bytes) -> bytes:
+def _armour(blob: bytes, label: bytes = SEALED_LABEL) -> bytes:
     body = base64.encodebytes(blob)  # 76-character lines
-    return b"-----BEGIN %s-----\n%s-----END %s-----\n" % (SEALED_LABEL, body, SEALED_LABEL)
+    return b"-----BEGIN %s-----\n%s-----END %s-----\n" % (label, body, label)
 
 
 def _unarmour(data: bytes) -> tuple[bytes, bytes]:
@@ -181,14 +188,43 @@ class Sealer:
             aead = self._derived[(salt, cost)] = AESGCM(key)
         return aead
 
+    def _seal_blob(self, magic: bytes, plain: bytes) -> bytes:
+        cost, nonce = self.cost, os.urandom(_NONCE)
+        header = (magic + _COST.pack(cost.time_cost, cost.memory_kib, cost.parallelism)
+                  + self._salt + nonce)
+        return header + self._aead(self._salt, cost).encrypt(nonce, plain, header)
+
     def seal(self, key: PrivateKey) -> bytes:
         """The key sealed (the text of a key file)."""
-        cost, nonce = self.cost, os.urandom(_NONCE)
-        header = (MAGIC + _COST.pack(cost.time_cost, cost.memory_kib, cost.parallelism)
-                  + self._salt + nonce)
         plain = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                   serialization.NoEncryption())
-        return _armour(header + self._aead(self._salt, cost).encrypt(nonce, plain, header))
+        return _armour(self._seal_blob(MAGIC, plain))
+
+    def seal_secret(self, secret: bytes) -> bytes:
+        """A secret that is not a key pair (a linkage secret) sealed, under its own label."""
+        if not secret:
+            raise CryptoError("an empty secret cannot be sealed")
+        return _armour(self._seal_blob(SECRET_MAGIC, secret), SECRET_LABEL)
+
+    def open_secret(self, data: bytes) -> bytes:
+        """The secret of a file written by :meth:`seal_secret`."""
+        label, body = _unarmour(data)
+        if label != SECRET_LABEL:
+            raise CryptoError(f"unexpected PEM block {label.decode(errors='replace')!r}")
+        return self._open_blob(body, SECRET_MAGIC)[0]
+
+    def save_secret(self, secret: bytes, path: Path) -> None:
+        """Write a secret sealed, mode 0600, never overwriting."""
+        sealed = self.seal_secret(secret)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _write_new(path, sealed)
+
+    def read_secret(self, path: Path) -> bytes:
+        try:
+            return self.open_secret(path.read_bytes())
+        except (OSError, ValueError, TypeError, CryptoError) as exc:
+            raise CryptoError(
+                f"cannot open secret {path.name}: wrong passphrase or file") from exc
 
     def open(self, data: bytes) -> Unsealed:
         """Open a key file's text, in the current form or the legacy PKCS#8 one."""
@@ -203,11 +239,18 @@ class Sealer:
         return Unsealed(key, None)
 
     def _open_sealed(self, body: bytes) -> Unsealed:
+        plain, cost = self._open_blob(body, MAGIC)
+        key = serialization.load_der_private_key(plain, password=None)
+        if not isinstance(key, Ed25519PrivateKey | X25519PrivateKey):
+            raise CryptoError("not an Ed25519 or X25519 key")
+        return Unsealed(key, cost)
+
+    def _open_blob(self, body: bytes, magic: bytes) -> tuple[bytes, SealCost]:
         try:
             blob = base64.b64decode(body, validate=False)
         except binascii.Error as exc:
             raise CryptoError("bad base64") from exc
-        if len(blob) < _HEADER + 16 or not blob.startswith(MAGIC):
+        if len(blob) < _HEADER + 16 or not blob.startswith(magic):
             raise CryptoError("not an Accord sealed key")
         header = blob[:_HEADER]
         cost = SealCost(*_COST.unpack_from(header, len(MAGIC)))
@@ -220,10 +263,7 @@ class Sealer:
             plain = self._aead(salt, cost).decrypt(nonce, blob[_HEADER:], header)
         except InvalidTag as exc:
             raise CryptoError("wrong passphrase or damaged file") from exc
-        key = serialization.load_der_private_key(plain, password=None)
-        if not isinstance(key, Ed25519PrivateKey | X25519PrivateKey):
-            raise CryptoError("not an Ed25519 or X25519 key")
-        return Unsealed(key, cost)
+        return plain, cost
 
     def save(self, key: PrivateKey, path: Path) -> None:
         """Write the key sealed, mode 0600, never overwriting."""

@@ -96,6 +96,7 @@ POSSIBLE_AT: Final = 0.2  # as the clear matcher (accord.search.matcher.POSSIBLE
 MIN_SECRET_BYTES: Final = 32
 _FORMAT: Final = 1
 _BLOCK_BYTES: Final = 8
+_MAX_BLOCKS: Final = 255  # one byte counts them
 _CACHE_LIMIT: Final = 200_000
 _HKDF_SALT: Final = b"accord/search/bloom/v1"
 _PUNCT = re.compile(r"[^\w]+|_")
@@ -368,6 +369,8 @@ class Encoding:
                 body += value.to_bytes(scheme.filter_bytes(spec), "big")
         head = bytes([_FORMAT]) + self.key_id + self.scheme_id + present.to_bytes(8, "big")
         blocks = sorted(self.blocks)
+        if len(blocks) > _MAX_BLOCKS:
+            raise ValidationFailed(f"an encoding carries at most {_MAX_BLOCKS} blocking keys", field="blocks")
         return head + bytes(body) + bytes([len(blocks)]) + b"".join(blocks)
 
     def to_text(self, scheme: BloomScheme) -> str:
@@ -481,13 +484,25 @@ class BloomEncoder:
                 keys.add(hmac.digest(self._block_key, message, "sha256")[:_BLOCK_BYTES])
         return frozenset(keys)
 
-    def encode(self, person: Mapping[str, FieldValue]) -> Encoding:
-        """The encoding of a person given as ``{field name: value}``; unknown fields are refused."""
+    def keyed(self, values: Iterable[str]) -> frozenset[bytes]:
+        """Blocking keys made elsewhere from clear values (e.g. the clear matcher's
+        :func:`~accord.search.matcher.blocking_keys`), keyed as the rules' are:
+        ``HMAC(blocking key, "x" ‖ value)[:8]`` — the prefix keeps them apart from the rules'."""
+        return frozenset(hmac.digest(self._block_key, b"x\x1f" + v.encode(), "sha256")[:_BLOCK_BYTES]
+                         for v in values)
+
+    def encode(self, person: Mapping[str, FieldValue], *, blocks: Iterable[str] = (),
+               with_blocks: bool = True) -> Encoding:
+        """The encoding of a person given as ``{field name: value}``; unknown fields are refused.
+
+        ``blocks``: further clear blocking values, keyed by :meth:`keyed`. ``with_blocks=False``
+        leaves the blocking keys out (an index that files them in a table of their own)."""
         unknown = set(person) - {f.name for f in self.scheme.fields}
         if unknown:
             raise ValidationFailed(f"fields not in the scheme: {', '.join(sorted(unknown))}", field="person")
         filters = tuple(self.field_filter(f.name, person.get(f.name)) for f in self.scheme.fields)
-        return Encoding(self.key_id, self.scheme.scheme_id, filters, self.blocking_keys(person))
+        keys = self.blocking_keys(person) | self.keyed(blocks) if with_blocks else frozenset()
+        return Encoding(self.key_id, self.scheme.scheme_id, filters, keys)
 
 
 # --------------------------------------------------------------------------- comparison

@@ -31,7 +31,9 @@ a candidate is scored without loading its record.
 which call their change hooks in the same transaction
 (:func:`accord.records.services.register_change_hook`); importing this module
 registers :func:`_on_record_change` (create, update, import → re-index; delete and
-retention → remove). :func:`accord.bootstrap.build_node` imports it, so every node —
+retention → remove). A record is also encoded under every linkage key the node holds
+(the privacy-preserving mode, :mod:`accord.search.private`), in the same transaction.
+:func:`accord.bootstrap.build_node` imports it, so every node —
 web, command line, tests — keeps its index in step. Alerts are indexed by the alerts
 module with ``source="alert"``. :func:`reindex` rebuilds the record half from the
 records table in batches (``accord search reindex``).
@@ -84,11 +86,12 @@ from accord.search.keys import (
 )
 from accord.search.matcher import PersonRecord, blocking_keys, compare, parse_birth_date
 from accord.search.models import KINDS, SOURCES, SearchEntry, SearchKey
+from accord.search.private import EntryRow, delete_rows, held_keys, write_rows
 
 __all__ = [
     "BLOCK_CAP", "IDENTIFIER_KINDS", "MAX_COMPARE", "Candidates", "HitListener", "IndexHit",
     "IndexItem", "Query", "ReindexReport", "SearchContext", "entity_keys", "index_entities",
-    "index_entity", "parse_query", "person_candidates", "person_of", "query_key",
+    "index_entity", "parse_query", "person_candidates", "person_from_json", "person_of", "query_key",
     "register_hit_listener", "reindex", "remove_entity", "search_local",
 ]
 
@@ -222,7 +225,7 @@ def _person_json(p: PersonRecord) -> dict[str, Any]:
     return out
 
 
-def _person_from_json(data: Mapping[str, Any]) -> PersonRecord:
+def person_from_json(data: Mapping[str, Any]) -> PersonRecord:
     return PersonRecord(names=tuple(data.get("n", ())), birth_dates=tuple(data.get("b", ())),
                         nationality=data.get("c"), gender=data.get("g"),
                         id_numbers=tuple(data.get("i", ())))
@@ -289,27 +292,37 @@ def entity_keys(entity: Mapping[str, Any], *, owner: str) -> tuple[set[tuple[str
 # --------------------------------------------------------------------------- writing
 
 
-def _delete(s: Session, source: str, refs: Sequence[str]) -> None:
+def _delete(s: Session, source: str, refs: Sequence[str], *, linkage: bool = False) -> None:
     ids = select(SearchEntry.id).where(SearchEntry.source == source, SearchEntry.ref.in_(refs))
+    if linkage:
+        delete_rows(s, ids)
     s.execute(delete(SearchKey).where(SearchKey.entry_id.in_(ids)))
     s.execute(delete(SearchEntry).where(SearchEntry.source == source, SearchEntry.ref.in_(refs)))
 
 
 def index_entities(node: Node, s: Session, items: Iterable[IndexItem]) -> int:
     """(Re-)index many entities in ``s``: their old rows go, their new rows come. Returns
-    the key rows written. Entities with nothing searchable leave no entry."""
+    the key rows written. Entities with nothing searchable leave no entry.
+
+    Records are also encoded under every linkage key the node holds
+    (:mod:`accord.search.private`; alerts are searched in clear on their own node only)."""
     batch = list(items)
-    for source in {i.source for i in batch}:
+    sources = {i.source for i in batch}
+    linkage_keys = held_keys(node, s) if "record" in sources else []
+    for source in sources:
         if source not in SOURCES:
             raise ValueError(f"unknown index source {source!r}")
-        _delete(s, source, [i.ref for i in batch if i.source == source])
+        _delete(s, source, [i.ref for i in batch if i.source == source],
+                linkage=source == "record" and bool(linkage_keys))
     now = node.now()
     entries: list[dict[str, Any]] = []
     key_sets: list[set[tuple[str, str]]] = []
+    persons: list[PersonRecord | None] = []
     for item in batch:
         keys, person = entity_keys(item.entity, owner=item.owner)
         if not keys:
             continue
+        persons.append(person)
         entries.append({"source": item.source, "ref": item.ref, "owner": item.owner,
                         "handling": item.handling, "schema": str(item.entity.get("schema", "")),
                         "person": _person_json(person) if person is not None else None,
@@ -322,6 +335,11 @@ def index_entities(node: Node, s: Session, items: Iterable[IndexItem]) -> int:
     rows = [{"kind": kind, "key": key[:200], "source": e["source"], "entry_id": eid}
             for eid, e, keys in zip(ids, entries, key_sets, strict=True) for kind, key in keys]
     s.execute(insert(SearchKey), rows)
+    if linkage_keys:
+        write_rows(s, linkage_keys, [EntryRow(eid, keys, person)
+                                     for eid, e, keys, person in zip(ids, entries, key_sets, persons,
+                                                                     strict=True)
+                                     if e["source"] == "record"])
     return len(rows)
 
 
@@ -333,7 +351,7 @@ def index_entity(node: Node, s: Session, *, source: str, ref: str, owner: str, h
 
 def remove_entity(node: Node, s: Session, *, source: str, ref: str) -> None:
     """Drop an entity from the index (nothing happens if it is not there)."""
-    _delete(s, source, [ref])
+    _delete(s, source, [ref], linkage=source == "record" and bool(held_keys(node, s)))
 
 
 def _on_record_change(node: Node, s: Session, row: Record, change: str) -> None:
@@ -354,6 +372,7 @@ class ReindexReport:
     keys: int = 0
     removed: int = 0
     batches: int = 0
+    linkage_keys: int = 0  # linkage keys (privacy-preserving mode) the records were encoded under
 
     def to_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -381,10 +400,14 @@ def reindex(node: Node, *, batch_size: int = 2000, by: str = "cli",
     Records are read by id in batches of ``batch_size`` (memory bounded by one batch);
     each batch replaces its records' entries in its own transaction, so searches keep
     working during the rebuild. Then entries of records that no longer exist are
-    removed, and one ``search:index:rebuilt`` audit entry gives the counts.
+    removed, and one ``search:index:rebuilt`` audit entry gives the counts. Records are
+    encoded under every linkage key held (the privacy-preserving mode) as they are
+    indexed; the keys that opened at the start are then marked ready.
     ``progress`` is called with the number of records of each batch.
     """
     report = ReindexReport()
+    with node.read() as s:
+        linkage_ids = [k.key_id.hex() for k in node.linkage.usable(s)[0]]
     for items in _record_batches(node, batch_size):
         with node.uow() as s:
             report.keys += index_entities(node, s, items)
@@ -399,11 +422,15 @@ def reindex(node: Node, *, batch_size: int = 2000, by: str = "cli",
         removed = list(s.scalars(orphans))
         for i in range(0, len(removed), 1000):
             chunk = removed[i:i + 1000]
+            delete_rows(s, chunk)
             s.execute(delete(SearchKey).where(SearchKey.entry_id.in_(chunk)))
             s.execute(delete(SearchEntry).where(SearchEntry.id.in_(chunk)))
         report.removed = len(removed)
         report.entries = s.scalar(select(func.count()).select_from(SearchEntry)
                                   .where(SearchEntry.source == "record")) or 0
+        for kid in linkage_ids:  # every record is now encoded under the keys held at the start
+            node.linkage.mark_indexed(s, kid, node.now())
+        report.linkage_keys = len(linkage_ids)
         node.record(s, actor=by, action=REINDEXED, object="search:index",
                     detail=report.to_dict())
     return report
@@ -558,7 +585,7 @@ def _search_person(s: Session, person: PersonRecord, limit: int,
             continue
         if isinstance(data, str):  # a JSON column read back as text by some drivers
             data = json.loads(data)
-        m = compare(person, _person_from_json(data))
+        m = compare(person, person_from_json(data))
         if m.band == "none":
             continue
         hits.append(IndexHit(source, ref, owner, "person", round(m.score, 4), m.band,

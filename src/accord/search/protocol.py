@@ -29,6 +29,17 @@ AES-256-GCM of the record reference under a key derived from the node secret, bo
 asking agency (:func:`make_reference` / :func:`resolve_reference`) — a fresh nonce each
 time, so two answers about one record cannot be linked by their references.
 
+Privacy-preserving mode (docs/search-privacy.md): where the clause a category's decision
+rests on says ``search_mode: bloom``, the sender puts that category's identifiers in an
+envelope of their own (:class:`~accord.search.schemas.PrivateQueryPayload`): persons as
+keyed Bloom-filter encodings, other identifiers as keyed hashes, under the newest linkage
+key it holds for the agreement (:mod:`accord.search.private`) — or, holding none, does not
+ask that peer for them (``linkage-key-missing``), never in clear. The receiver searches its
+index encoded under the key the query names, or refuses (:class:`~accord.search.errors.
+LinkageRefused`: key missing, key ids that differ, index not encoded yet, a clear query
+under a clause that demands the mode); the sender shows such a refusal as ``refused`` with
+its code.
+
 Both sides audit: the sender ``search:query:sent`` (officer, purpose, categories, counts,
 a keyed digest of the identifiers — never the values — peers asked and not asked) and
 ``search:query:completed`` (per peer: answered, no answer, refused; hits); the receiver
@@ -62,7 +73,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from accord.agreements import Action as PolicyAction
-from accord.agreements import Actor, Resource
+from accord.agreements import Actor, Resource, SearchMode
 from accord.audit.tags import Action
 from accord.auth.domain import Principal
 from accord.auth.permissions import Permission
@@ -83,18 +94,31 @@ from accord.exchange.errors import EnvelopeReplayed, PayloadInvalid, ReceiverPol
 from accord.exchange.refresh import learn_key
 from accord.exchange.services import SessionKeys, Verdict, current_recipient_key
 from accord.parties.models import Agency, Peer
-from accord.search.errors import ReferenceInvalid
-from accord.search.index import Query, SearchContext, parse_query, search_local
+from accord.search import private
+from accord.search.bloom import LinkageKey
+from accord.search.errors import REFUSAL_REASONS, LinkageRefused, ReferenceInvalid
+from accord.search.index import (
+    IndexHit,
+    Query,
+    SearchContext,
+    parse_query,
+    query_key,
+    search_local,
+)
+from accord.search.matcher import PersonRecord
 from accord.search.schemas import (
     CATEGORY_OF,
     AnswerItem,
     AnswerPayload,
     FollowUp,
     ItemResult,
+    LinkageRef,
     Outcome,
     PeerAnswer,
     PeerResult,
     PeerStatus,
+    PrivateQueryItem,
+    PrivateQueryPayload,
     QueryItem,
     QueryPayload,
     SearchCreate,
@@ -131,6 +155,8 @@ _ANSWER_VALIDITY = timedelta(minutes=5)
 # a query envelope: the deadline plus a margin for clocks
 _QUERY_MARGIN = timedelta(seconds=60)
 _REF_PREFIX = "r1."
+# persons in the privacy-preserving mode travel as ~0.5-3 KB encodings: fewer per envelope
+_PRIVATE_CHUNK = 1000
 
 
 # --------------------------------------------------------------------------- ports
@@ -270,6 +296,7 @@ class _Job:
     envelope_id: str
     envelope: bytes
     timeout: float
+    key_id: str | None = None  # the linkage key of a privacy-preserving query
     reply: Reply | None = None
     seconds: float | None = None
 
@@ -291,6 +318,58 @@ class _Target:
 def _deadline(node: Node, n: int) -> float:
     st = node.settings
     return st.search_deadline_seconds + st.search_deadline_per_item_ms * n / 1000.0
+
+
+def _groups(node: Node, s: Session, target: _Target) -> dict[LinkageKey | None, set[str]]:
+    """The allowed categories of one peer by how they are asked: clear (``None``) or under
+    the linkage key of the agreement whose clause demands the privacy-preserving mode.
+
+    A category whose clause demands the mode while this node holds no key for that
+    agreement is *not asked* (code ``linkage-key-missing``) — never asked in clear."""
+    out: dict[LinkageKey | None, set[str]] = {}
+    for category, verdict in list(target.verdicts.items()):
+        if not verdict.allowed:
+            continue
+        if _mode_of(verdict) != SearchMode.BLOOM:
+            out.setdefault(None, set()).add(category)
+            continue
+        assert verdict.basis is not None
+        agreement = str(verdict.basis["agreement_id"])
+        key = node.linkage.current(s, agreement)
+        if key is None:
+            target.verdicts[category] = Verdict(
+                False, "linkage-key-missing",
+                f"{verdict.basis_text} demands the privacy-preserving search mode and this node "
+                f"holds no linkage key for {agreement} (accord search linkage-key set)",
+                verdict.basis, None)
+            continue
+        out.setdefault(key, set()).add(category)
+    return out
+
+
+def _mode_of(verdict: Verdict) -> str:
+    return str((verdict.obligations or {}).get("search_mode", SearchMode.CLEAR))
+
+
+def _private_item(key: LinkageKey, item: QueryItem,
+                  cache: dict[tuple[int, bytes], PrivateQueryItem]) -> PrivateQueryItem:
+    """One query as it travels in the privacy-preserving mode: no clear value."""
+    found = cache.get((item.i, key.key_id))
+    if found is not None:
+        return found
+    query = query_of(item)
+    try:
+        if isinstance(query.value, PersonRecord):
+            found = PrivateQueryItem(i=item.i, kind=item.kind,
+                                     encoding=private.encode_query_person(key, query.value))
+        else:
+            found = PrivateQueryItem(i=item.i, kind=item.kind, token=private.encode_identifier(
+                key, item.kind.value, query_key(query)))
+    except ValidationFailed as exc:
+        raise ValidationFailed(f"identifier {item.i}: {exc.detail}", field=f"items.{item.i}.value",
+                               index=item.i) from None
+    cache[item.i, key.key_id] = found
+    return found
 
 
 def search_peers(node: Node, principal: Principal, cmd: SearchCreate, *,
@@ -339,7 +418,9 @@ def search_peers(node: Node, principal: Principal, cmd: SearchCreate, *,
             targets.append(target)
         kid, key = node.keys.signing_key(s, sender)
         signer = SenderKey(sender, kid, key)
+        encoded: dict[tuple[int, bytes], PrivateQueryItem] = {}  # (item, key id): made once
         for target in targets:
+            groups = _groups(node, s, target)
             mine = [i for i in items if CATEGORY_OF[i.kind] in target.allowed]
             if not mine:
                 continue
@@ -349,21 +430,34 @@ def search_peers(node: Node, principal: Principal, cmd: SearchCreate, *,
                                               f"for {target.agency}", None, None)
                                    for c in target.verdicts}
                 continue
-            chunk = st.search_chunk_items
-            for start in range(0, len(mine), chunk):
-                part = mine[start:start + chunk]
-                timeout = _deadline(node, len(part))
-                payload = QueryPayload(query_id=query_id, sender=sender,
-                                       officer=principal.actor, purpose=cmd.purpose,
-                                       crime_area=cmd.crime_area, handling=cmd.handling,
-                                       items=part)
-                env_id = uuid.uuid4().hex
-                envelope = seal(payload.model_dump(mode="json", exclude_none=True),
-                                sender=signer, recipients=[recipient], envelope_id=env_id,
-                                created=now, content_type=CONTENT_QUERY,
-                                expires=now + timedelta(seconds=timeout) + _QUERY_MARGIN)
-                target.jobs.append(_Job(target.agency, target.node_id, target.base_url, part,
-                                        env_id, canonical_json(envelope), timeout))
+            for linkage, group_categories in groups.items():
+                part_items = [i for i in mine if CATEGORY_OF[i.kind] in group_categories]
+                chunk = st.search_chunk_items if linkage is None else \
+                    min(st.search_chunk_items, _PRIVATE_CHUNK)
+                for start in range(0, len(part_items), chunk):
+                    part = part_items[start:start + chunk]
+                    timeout = _deadline(node, len(part))
+                    common = {"query_id": query_id, "sender": sender, "officer": principal.actor,
+                              "purpose": cmd.purpose, "crime_area": cmd.crime_area,
+                              "handling": cmd.handling}
+                    payload: QueryPayload | PrivateQueryPayload
+                    if linkage is None:
+                        payload = QueryPayload(**common, items=part)
+                    else:
+                        payload = PrivateQueryPayload(
+                            **common, linkage=LinkageRef(agreement=linkage.agreement,
+                                                         epoch=linkage.epoch,
+                                                         key_id=linkage.key_id.hex()),
+                            items=[_private_item(linkage, i, encoded) for i in part])
+                    env_id = uuid.uuid4().hex
+                    envelope = seal(payload.model_dump(mode="json", exclude_none=True),
+                                    sender=signer, recipients=[recipient], envelope_id=env_id,
+                                    created=now, content_type=CONTENT_QUERY,
+                                    expires=now + timedelta(seconds=timeout) + _QUERY_MARGIN)
+                    target.jobs.append(_Job(target.agency, target.node_id, target.base_url,
+                                            part, env_id, canonical_json(envelope), timeout,
+                                            key_id=None if linkage is None
+                                            else linkage.key_id.hex()))
         node.record_at_commit(
             s, actor=principal.actor, action=Action.SEARCH_SENT, object=f"search:{query_id}",
             purpose=purpose,
@@ -373,6 +467,8 @@ def search_peers(node: Node, principal: Principal, cmd: SearchCreate, *,
                     "handling": handling,
                     "asked": {t.agency: sum(len(j.items) for j in t.jobs)
                               for t in targets if t.jobs},
+                    "private": {t.agency: sorted({j.key_id for j in t.jobs if j.key_id})
+                                for t in targets if any(j.key_id for j in t.jobs)},
                     "not_asked": {t.agency: _refusal(t) for t in targets if not t.jobs}},
             credential=principal.audit_credential)
 
@@ -459,7 +555,7 @@ def _open_answers(node: Node, sender: str, query_id: str, jobs: list[_Job]) -> d
                 continue
             if reply.problem is not None:
                 p = reply.problem
-                status = PeerStatus.REFUSED if p.get("reason") == "policy-denied" \
+                status = PeerStatus.REFUSED if p.get("reason") in REFUSAL_REASONS \
                     else PeerStatus.NO_ANSWER
                 out[job.envelope_id] = _Answered(status, {}, str(p.get("reason")),
                                                  str(p.get("detail", ""))[:500],
@@ -644,7 +740,7 @@ def answer_query(node: Node, raw: bytes, *, remote: str | None = None) -> bytes:
 
 def _answer(node: Node, raw: bytes, env_id: str) -> bytes:
     now = node.now()
-    denied: ReceiverPolicyDenied | None = None
+    denied: ReceiverPolicyDenied | LinkageRefused | None = None
     # everything is read in a read-only transaction (a search never waits for the write
     # lock); the audit entries are written after, in one short transaction
     writes: list[Callable[[Session], None]] = []
@@ -664,8 +760,12 @@ def _answer(node: Node, raw: bytes, env_id: str) -> bytes:
             raise PayloadInvalid(f"a search query may be valid for at most {longest}")
         if not _replay_table(node).add(env_id, opened.expires, now):
             raise EnvelopeReplayed(f"search query {env_id} was received already")
+        payload: QueryPayload | PrivateQueryPayload
         try:
-            payload = QueryPayload.model_validate(opened.payload)
+            if isinstance(opened.payload, dict) and opened.payload.get("mode") == "bloom":
+                payload = PrivateQueryPayload.model_validate(opened.payload)
+            else:
+                payload = QueryPayload.model_validate(opened.payload)
         except ValidationError:
             raise PayloadInvalid("the search query fails validation") from None
         if payload.sender != opened.sender:
@@ -684,17 +784,33 @@ def _answer(node: Node, raw: bytes, env_id: str) -> bytes:
             writes.append(lambda w, f=f, v=verdicts[c]: _record_decision(  # type: ignore[misc]
                 node, w, f, v, action=PolicyAction.HIT_NO_HIT_SEARCH, by=by, side="receiver"))
         allowed = {c for c, v in verdicts.items() if v.allowed}
+        mode = "bloom" if isinstance(payload, PrivateQueryPayload) else "clear"
+        linkage_key: LinkageKey | None = None
         if not allowed:
             v = verdicts[categories[0]]
             denied = ReceiverPolicyDenied(f"{me}'s node refuses the search: {v.reason}",
                                           code=v.code, clause=v.clause, basis=v.basis)
-            writes.append(lambda w, v=v: node.record_at_commit(  # type: ignore[misc]
+        elif isinstance(payload, PrivateQueryPayload):
+            linkage_key, denied = _linkage_key(node, s, payload.linkage, me)
+        else:  # a clear query is not searched under a clause that demands the privacy mode
+            strict = {c for c in allowed if _mode_of(verdicts[c]) == SearchMode.BLOOM}
+            allowed -= strict
+            if not allowed:
+                v = verdicts[min(strict)]
+                denied = LinkageRefused(
+                    f"{v.basis_text} demands the privacy-preserving search mode: {me}'s node "
+                    "does not search clear identifiers under it", reason="search-mode-mismatch",
+                    code="search-mode-mismatch", clause=v.clause, basis=v.basis)
+        if denied is not None:
+            v = verdicts[categories[0]]
+            writes.append(lambda w, v=v, why=denied: node.record_at_commit(  # type: ignore[misc]
                                   w, actor=f"agency:{sender}", action=Action.SEARCH_REJECTED,
                                   object=f"search:{payload.query_id}", outcome="rejected",
                                   purpose=payload.purpose.value,
-                                  detail={"reason": "policy-denied", "recipient": me,
+                                  detail={"reason": why.reason, "recipient": me, "mode": mode,
                                           "envelope_id": env_id, "categories": categories,
-                                          "count": len(payload.items), "code": v.code,
+                                          "count": len(payload.items),
+                                          "code": why.extra.get("code", v.code),
                                           "clause": v.basis_text or None}))
         else:
             context = SearchContext(agency=sender, officer=payload.officer,
@@ -716,13 +832,18 @@ def _answer(node: Node, raw: bytes, env_id: str) -> bytes:
                 if category not in allowed:
                     results.append(AnswerItem(i=item.i, outcome="refused"))
                     continue
+                found: Sequence[IndexHit | private.PrivateHit]
                 try:
-                    query = query_of(item)
+                    if isinstance(item, PrivateQueryItem):
+                        assert linkage_key is not None
+                        found = _private_hits(s, linkage_key, item)
+                    else:
+                        found = search_local(node, s, query_of(item), limit=10,
+                                             sources=("record",), context=context)
                 except ValidationFailed:
                     results.append(AnswerItem(i=item.i, outcome="refused"))
                     continue
-                hits = [h for h in search_local(node, s, query, limit=10,
-                                                sources=("record",), context=context)
+                hits = [h for h in found
                         if h.owner == me and h.band in ("strong", "possible")
                         and searchable(category, h.handling)]
                 if not hits:
@@ -753,14 +874,49 @@ def _answer(node: Node, raw: bytes, env_id: str) -> bytes:
                         "officer": payload.officer, "categories": categories,
                         "refused_categories": sorted(set(categories) - allowed),
                         "count": len(payload.items), "hits": hit_count,
-                        "bands": _counts(r.band for r in results if r.band)}))
+                        "bands": _counts(r.band for r in results if r.band), "mode": mode,
+                        **({"key_id": linkage_key.key_id.hex()} if linkage_key else {})}))
     with node.uow() as w:
         for write in writes:
             write(w)
     if denied is not None:
-        denied.audited = True  # type: ignore[attr-defined]
+        setattr(denied, "audited", True)  # answer_query does not audit it again  # noqa: B010
         raise denied
     return canonical_json(envelope)
+
+
+def _linkage_key(node: Node, s: Session, ref: LinkageRef,
+                 me: str) -> tuple[LinkageKey | None, LinkageRefused | None]:
+    """The key a privacy-preserving query names, or why this node will not search under it."""
+    found = node.linkage.find(s, ref.agreement, ref.key_id)
+    if found is not None:
+        key, ready = found
+        if ready:
+            return key, None
+        return None, LinkageRefused(
+            f"{me}'s node holds linkage key {ref.key_id} of {ref.agreement} but has not finished "
+            "encoding its index under it", reason="linkage-index-not-ready",
+            code="linkage-index-not-ready", agreement=ref.agreement)
+    held = [i for i in node.linkage.infos(s, ref.agreement) if i.retired_at is None]
+    if not held:
+        return None, LinkageRefused(
+            f"{me}'s node holds no linkage key for {ref.agreement}: the privacy-preserving "
+            "search needs the same secret on both sides (accord search linkage-key set)",
+            reason="linkage-key-missing", code="linkage-key-missing", agreement=ref.agreement)
+    mine = ", ".join(f"{i.key_id} (epoch {i.epoch})" for i in held)
+    return None, LinkageRefused(
+        f"the query was encoded under linkage key {ref.key_id} (epoch {ref.epoch}) of "
+        f"{ref.agreement}; {me}'s node holds {mine}: the parties' linkage secrets or epochs "
+        "differ", reason="linkage-key-mismatch", code="linkage-key-mismatch",
+        agreement=ref.agreement)
+
+
+def _private_hits(s: Session, key: LinkageKey, item: PrivateQueryItem) -> list[private.PrivateHit]:
+    """Search the records encoded under ``key``; ValidationFailed for a malformed query."""
+    if item.encoding is not None:
+        return private.search_person(s, key, private.decode_query_person(key, item.encoding))
+    assert item.token is not None
+    return private.search_identifier(s, key, item.kind.value, item.token)
 
 
 def warm_up() -> float:

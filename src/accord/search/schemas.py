@@ -2,7 +2,10 @@
 that travel inside envelopes (``accord/search-query``, ``accord/search-answer``).
 
 Bounds everywhere: at most :data:`MAX_ITEMS` identifiers a request, values of at most 300
-characters, references of at most 200. The answer payload has no field that could carry a
+characters, references of at most 200. In the privacy-preserving mode the query payload is
+:class:`PrivateQueryPayload`: no clear value at all — per query its index, its kind, and a
+keyed Bloom-filter encoding (persons) or a keyed hash (other identifiers), with the
+agreement, epoch and key id of the linkage key they were made under. The answer payload has no field that could carry a
 name, a date or a record id: per query only its index, an outcome, a band and an opaque
 reference (docs/search.md, "Hit/no-hit protocol").
 """
@@ -25,10 +28,13 @@ __all__ = [
     "FollowUp",
     "ItemResult",
     "Kind",
+    "LinkageRef",
     "Outcome",
     "PeerAnswer",
     "PeerResult",
     "PeerStatus",
+    "PrivateQueryItem",
+    "PrivateQueryPayload",
     "QueryItem",
     "QueryPayload",
     "SearchCreate",
@@ -151,6 +157,55 @@ class QueryPayload(BaseModel):
     handling: Handling
     mode: Literal["clear"] = "clear"
     items: list[QueryItem] = Field(min_length=1, max_length=MAX_ITEMS)
+
+
+class LinkageRef(BaseModel):
+    """Which linkage key a privacy-preserving query was encoded under (never the secret)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agreement: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,80}$")
+    epoch: int = Field(ge=1)
+    key_id: str = Field(pattern=r"^[0-9a-f]{16}$")
+
+
+class PrivateQueryItem(BaseModel):
+    """One query in the privacy-preserving mode: a person as a keyed Bloom-filter encoding
+    (``Encoding.to_text()``), any other identifier as the keyed hash of its match key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    i: int = Field(ge=0, lt=MAX_ITEMS)
+    kind: Kind
+    encoding: str | None = Field(default=None, min_length=28, max_length=4096,
+                                 pattern=r"^[A-Za-z0-9_-]+$")
+    token: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> PrivateQueryItem:
+        if self.kind is Kind.PERSON:
+            if self.encoding is None or self.token is not None:
+                raise ValueError("a person travels as an encoding")
+        elif self.token is None or self.encoding is not None:
+            raise ValueError("an identifier travels as a keyed hash (token)")
+        return self
+
+
+class PrivateQueryPayload(BaseModel):
+    """The plaintext of an ``accord/search-query`` envelope in the privacy-preserving mode."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    v: Literal[1] = 1
+    query_id: QueryId
+    sender: str = Field(pattern=r"^[A-Z]{2}-[A-Za-z0-9_-]{1,32}$")
+    officer: str = Field(min_length=1, max_length=200)
+    purpose: Purpose
+    crime_area: str | None = Field(default=None, pattern=r"^\d{2,6}$")
+    handling: Handling
+    mode: Literal["bloom"] = "bloom"
+    linkage: LinkageRef
+    items: list[PrivateQueryItem] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
 class Outcome(StrEnum):
