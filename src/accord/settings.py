@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     exchange_worker_poll_seconds: float = Field(default=1.0, gt=0)
     exchange_worker_concurrency: int = Field(default=8, ge=1, le=64)
     exchange_worker_batch: int = Field(default=256, ge=1, le=5000)
+    # delivery rounds in flight at once: a round claims, sends and settles; while one waits on
+    # the peer, the next claims and seals (so both nodes' CPU is used at once)
+    exchange_worker_rounds: int = Field(default=2, ge=1, le=16)
     # envelopes per request to one peer (POST /federation/v1/envelopes/batch); the receiver
     # refuses larger batches
     exchange_send_batch: int = Field(default=64, ge=1, le=500)

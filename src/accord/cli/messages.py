@@ -22,10 +22,10 @@ from rich.table import Table
 from accord.auth.domain import Principal
 from accord.bootstrap import Node
 from accord.cli.common import JsonOpt, console, emit_json, err_console, node_of, run
-from accord.errors import ValidationFailed
+from accord.errors import AccordError, ValidationFailed
 from accord.exchange import services
 from accord.exchange.models import Message
-from accord.exchange.schemas import MessageCreate, MessagePublic, ReplyCreate, SendResult
+from accord.exchange.schemas import BATCH_MAX, MessageCreate, MessagePublic, ReplyCreate, SendResult
 from accord.parties import services as parties
 from accord.parties.domain import Handling, parse_roles
 
@@ -115,36 +115,48 @@ def send(
     run(_do)
 
 
-def _send_one(node: Node, principal: Principal, cmd: MessageCreate) -> str:
-    return services.audited(node, actor=principal.actor, obj="message:new",
-                            fn=lambda s: services.send_message(node, s, principal, cmd).message_id,
-                            credential=principal.audit_credential)
-
-
 @app.command("send-batch")
 def send_batch(
     ctx: typer.Context, as_: AsOpt,
     file: Annotated[Path, typer.Argument(help="JSON lines, one message each (the API's message body).")],
     as_json: bool = JsonOpt,
 ) -> None:
-    """Send many messages from a JSON-lines file, one transaction per message."""
+    """Send many messages from a JSON-lines file. Every line is checked first (a malformed one
+    stops everything: nothing is sent); then the messages go in batches of up to 1,000, each
+    batch stored in one transaction. A message that is refused (unknown recipient, above
+    your clearance, …) is reported with its line and the others are sent."""
     def _do() -> None:
+        cmds: list[tuple[int, MessageCreate]] = []
+        with file.open(encoding="utf-8") as fh:
+            for number, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    cmds.append((number, MessageCreate.model_validate_json(line)))
+                except ValidationError as exc:
+                    raise ValidationFailed(f"line {number}: {exc.errors()[0]['msg']}") from None
         ids: list[str] = []
+        failed: list[dict[str, object]] = []
         with node_of(ctx) as node:
             principal = _principal(node, as_)
-            with file.open(encoding="utf-8") as fh:
-                for number, line in enumerate(fh, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        cmd = MessageCreate.model_validate_json(line)
-                    except ValidationError as exc:
-                        raise ValidationFailed(f"line {number}: {exc.errors()[0]['msg']}") from None
-                    ids.append(_send_one(node, principal, cmd))
+            for start in range(0, len(cmds), BATCH_MAX):
+                chunk = cmds[start:start + BATCH_MAX]
+                outcomes = services.send_batch(node, principal, [cmd for _, cmd in chunk])
+                for (number, _), outcome in zip(chunk, outcomes, strict=True):
+                    if isinstance(outcome, AccordError):
+                        failed.append({"line": number, "problem": outcome.to_problem()})
+                    else:
+                        ids.append(outcome.message_id)
+                if not as_json and len(cmds) > BATCH_MAX:
+                    console.print(f"{min(start + BATCH_MAX, len(cmds))} of {len(cmds)} lines sent")
         if as_json:
-            emit_json({"queued": len(ids), "message_ids": ids})
-        else:
-            console.print(f"[green]{len(ids)} messages queued[/]")
+            emit_json({"queued": len(ids), "message_ids": ids, "failed": failed})
+            return
+        console.print(f"[green]{len(ids)} messages queued[/]")
+        for failure in failed:
+            problem = failure["problem"]
+            assert isinstance(problem, dict)
+            console.print(f"[red]line {failure['line']}: {problem.get('detail')}[/]")
 
     run(_do)
 

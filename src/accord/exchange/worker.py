@@ -40,6 +40,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -106,7 +107,7 @@ class DeliveryWorker:
     def __init__(
         self, node: Node, *, transport: Transport, local: Transport | None = None,
         rng: random.Random | None = None, concurrency: int | None = None,
-        batch: int | None = None, fetch: Fetch | None = None,
+        batch: int | None = None, fetch: Fetch | None = None, rounds: int | None = None,
     ) -> None:
         st = node.settings
         self.node = node
@@ -116,10 +117,11 @@ class DeliveryWorker:
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self.concurrency = concurrency or st.exchange_worker_concurrency
         self.batch = batch or st.exchange_worker_batch
+        self.rounds = rounds or st.exchange_worker_rounds
         self._rng_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._pool = (ThreadPoolExecutor(self.concurrency, thread_name_prefix="accord-deliver")
                       if self.concurrency > 1 else None)
 
@@ -129,18 +131,24 @@ class DeliveryWorker:
         self._wake.set()
 
     def start(self) -> None:
-        if self._thread is not None:
+        """Run ``exchange_worker_rounds`` delivery loops: while one round waits on a peer, the
+        next claims other envelopes (claims never overlap: each takes its envelopes with a
+        lease, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL)."""
+        if self._threads:
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="accord-outbox", daemon=True)
-        self._thread.start()
+        for n in range(self.rounds):
+            thread = threading.Thread(target=self._loop, name=f"accord-outbox-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads = []
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self.transport.close()
@@ -177,6 +185,8 @@ class DeliveryWorker:
         jobs = self._claim()
         if not jobs:
             return 0
+        if len(self._threads) > 1:  # while this round is out, another loop may claim the next
+            self._wake.set()
         groups = self._batches(jobs)
         if self._pool is not None and len(groups) > 1:
             answers = list(self._pool.map(self._send_group, groups))

@@ -31,7 +31,8 @@ def test_batch_send_deliver_list_and_acknowledge(tmp_path: Path) -> None:
     batch = tmp_path / "batch.jsonl"
     batch.write_text("\n".join(json.dumps({"to": ["ES-SVA"], "subject": f"container {i}",
                                            "body": "check", "crime_area": "0601"})
-                               for i in range(3)) + "\n")
+                               for i in range(3))
+                     + "\n" + json.dumps({"to": ["XX-NOPE"], "subject": "nowhere"}) + "\n")
     runner = CliRunner()
 
     def cli(*args: str) -> object:
@@ -41,6 +42,8 @@ def test_batch_send_deliver_list_and_acknowledge(tmp_path: Path) -> None:
 
     queued = cli("send-batch", "--as", "garcia", str(batch), "--json")
     assert queued["queued"] == 3  # type: ignore[index]
+    (failed,) = queued["failed"]  # type: ignore[index]
+    assert failed["line"] == 4 and failed["problem"]["status"] == 422
     assert cli("outbox", "--json") == {"pending": 3, "failed_attempts": 0}
     cli("deliver")
     assert cli("outbox", "--json") == {"done": 3, "failed_attempts": 0}

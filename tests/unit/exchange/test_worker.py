@@ -4,6 +4,7 @@ forged receipts and refusals by the receiver — driven by the ManualClock."""
 from __future__ import annotations
 
 import random
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -183,3 +184,25 @@ def test_concurrent_delivery_of_a_batch(world: World) -> None:
         worker.stop()
     assert {r.state for r in outbox(world)} == {"done"}
     assert count_rows(world.fr)["inbox"] == 30
+
+
+def test_several_delivery_rounds_in_flight_send_each_envelope_once(world: World) -> None:
+    """``exchange_worker_rounds`` loops claim in turn while other rounds are out: every
+    envelope is attempted once and delivered once (the manual clock never moves, so no lease
+    runs out and nothing is tried twice)."""
+    for i in range(40):
+        world.send(world.es, "garcia", **person_message(to=["FR-PN"], subject=f"m{i}"))
+    worker = DeliveryWorker(world.es, transport=world.transport, concurrency=2, batch=4, rounds=3)
+    worker.start()
+    try:
+        assert len(worker._threads) == 3
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and {r.state for r in outbox(world)} != {"done"}:
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    assert worker._threads == []
+    rows = outbox(world)
+    assert len(rows) == 40 and {r.state for r in rows} == {"done"}
+    assert {r.attempts for r in rows} == {1}
+    assert count_rows(world.fr)["inbox"] == 40 and count_rows(world.fr)["messages"] == 40
