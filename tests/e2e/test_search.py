@@ -71,6 +71,32 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, DemoNo
         stop_all(started)
 
 
+@pytest.fixture(scope="module")
+def record_id(nodes: dict[str, DemoNode]) -> str:
+    """ES's record of the person, written once per federation (each xdist worker starts its
+    own federation, and tests may run in any order), once every node answers: a node builds
+    the matcher's tables in a thread at start-up (seconds), and until every node is warm a
+    peer may not answer within the deadline. In-process clients of ES's and FR's own stores:
+    a second login of an officer within one TOTP step is refused, and the tests log in."""
+    es_node = build_node(load_settings(config_file=nodes["ES"].data_dir / "accord.toml"))
+    fr_node = build_node(load_settings(config_file=nodes["FR"].data_dir / "accord.toml"))
+    try:
+        made = records.create_record(es_node, ES_PERSON, {**META, "owner": "ES-PN"},
+                                     reader=Reader.operator("e2e"))
+        officer = principal_of(fr_node, "fr.officer")
+
+        def warm() -> bool:
+            result = protocol.search_peers(fr_node, officer, SearchCreate(
+                kind="person", value=ARABIC, dob="1985-08-31"))
+            return all(p.status in ("answered", "not-asked") for p in result.peers)
+
+        wait_for(warm, timeout=120, every=1.0)
+        return str(made.id)
+    finally:
+        es_node.dispose()
+        fr_node.dispose()
+
+
 def _answer(result: dict[str, Any], agency: str) -> dict[str, Any]:
     return next(a for a in result["results"][0]["answers"] if a["agency"] == agency)
 
@@ -80,23 +106,9 @@ def _peer(result: dict[str, Any], agency: str) -> dict[str, Any]:
 
 
 def test_arabic_search_hits_es_no_answer_from_stopped_ma_not_asked_it(
-        nodes: dict[str, DemoNode]) -> None:
+        nodes: dict[str, DemoNode], record_id: str) -> None:
     es, fr = Api(nodes["ES"], "es.officer"), Api(nodes["FR"], "fr.officer")
     try:
-        r = es.client.post("/api/v1/records", json={"entity": ES_PERSON, "meta": META})
-        assert r.status_code == 201, r.text
-        record_id = r.json()["id"]
-
-        # a node builds the matcher's tables in a thread at start-up (seconds): until every
-        # node is warm a peer may not answer within the deadline
-        def warm() -> bool:
-            r = fr.client.post("/api/v1/search", json={"kind": "person", "value": ARABIC,
-                                                       "dob": "1985-08-31"})
-            assert r.status_code == 200, r.text
-            return all(p["status"] in ("answered", "not-asked") for p in r.json()["peers"])
-
-        wait_for(warm, timeout=120, every=1.0)
-
         ma = nodes["MA"]
         assert ma.process is not None
         ma.process.terminate()
@@ -142,7 +154,7 @@ class _Capturing(HttpSearchPort):
         return reply
 
 
-def test_answer_envelopes_hold_no_personal_data(nodes: dict[str, DemoNode]) -> None:
+def test_answer_envelopes_hold_no_personal_data(nodes: dict[str, DemoNode], record_id: str) -> None:
     """An FR client in this process (FR's own store and keys) asks the real ES process."""
     fr_dir: Path = nodes["FR"].data_dir
     node = build_node(load_settings(config_file=fr_dir / "accord.toml"))
