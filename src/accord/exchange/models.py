@@ -18,9 +18,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from accord.db import Base, UTCDateTime
@@ -128,3 +128,11 @@ class InboxEntry(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     receipt: Mapped[dict[str, Any]] = mapped_column(JSON)
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("exchange_messages.id"), nullable=True)
+
+
+# The tables themselves, for the hot paths that write with SQLAlchemy Core (multi-row
+# inserts, set-based updates): services.store_messages, receiving a batch, the worker.
+MESSAGES = cast(Table, Message.__table__)
+RECIPIENTS = cast(Table, Recipient.__table__)
+OUTBOX = cast(Table, OutboxEntry.__table__)
+INBOX = cast(Table, InboxEntry.__table__)

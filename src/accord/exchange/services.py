@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -87,7 +87,7 @@ from accord.exchange.errors import (
     UnknownRecipient,
 )
 from accord.exchange.events import broker_of
-from accord.exchange.models import InboxEntry, Message, OutboxEntry, Recipient
+from accord.exchange.models import INBOX, MESSAGES, OUTBOX, RECIPIENTS, InboxEntry, Message, OutboxEntry, Recipient
 from accord.exchange.receipts import sign_receipt
 from accord.exchange.refresh import learn_key
 from accord.exchange.rejections import Folded, RejectionLedger, Source
@@ -134,10 +134,6 @@ __all__ = [
 ]
 
 Box = str  # inbox | sent | all
-_MESSAGES = cast(Table, Message.__table__)
-_RECIPIENTS = cast(Table, Recipient.__table__)
-_OUTBOX = cast(Table, OutboxEntry.__table__)
-_INBOX = cast(Table, InboxEntry.__table__)
 log = logging.getLogger("accord.exchange")
 T = TypeVar("T")
 
@@ -571,7 +567,7 @@ def store_messages(node: Node, s: Session, prepared: Sequence[PreparedMessage]) 
     all of them (SQLAlchemy Core: the ORM's unit of work was half the CPU of a send)."""
     if not prepared:
         return []
-    pks = _insert_rows(s, _MESSAGES, [_message_row(p) for p in prepared])
+    pks = _insert_rows(s, MESSAGES, [_message_row(p) for p in prepared])
     rec_rows: list[dict[str, Any]] = []
     owners: list[tuple[PreparedMessage, str]] = []
     stored: list[StoredMessage] = []
@@ -592,7 +588,7 @@ def store_messages(node: Node, s: Session, prepared: Sequence[PreparedMessage]) 
             rec_rows.append(row)
             owners.append((p, agency))
         stored.append(StoredMessage(pk, p.message_id, p.now, states, refusals))
-    rec_pks = _insert_rows(s, _RECIPIENTS, rec_rows)
+    rec_pks = _insert_rows(s, RECIPIENTS, rec_rows)
     outbox = [
         _outbox_values(p.envelopes[agency][1], p.envelopes[agency][2], content_type=CONTENT_MESSAGE,
                        sender=p.principal.agency_id, recipient=agency,
@@ -601,7 +597,7 @@ def store_messages(node: Node, s: Session, prepared: Sequence[PreparedMessage]) 
         if p.decisions[agency].allowed and agency in p.envelopes
     ]
     if outbox:
-        s.execute(insert(_OUTBOX), outbox)
+        s.execute(insert(OUTBOX), outbox)
     for p, done in zip(prepared, stored, strict=True):
         _audit_sent(node, s, p, done.states)
     return stored
@@ -1265,7 +1261,7 @@ def _store_other(node: Node, s: Session, got: _Opened) -> Received:
         raise PayloadInvalid(f"content type {opened.content_type} is not accepted here")
     inbox, received = _receipt_for(node, s, got, message_pk=None, object_id=object_id,
                                    urgent=urgent, handling=handling)
-    s.execute(insert(_INBOX), [inbox])
+    s.execute(insert(INBOX), [inbox])
     return received
 
 
@@ -1363,7 +1359,7 @@ def _store_received(node: Node, s: Session, accepted: Sequence[tuple[_Opened, _I
     """Store checked messages, their inbox rows (proof and signed receipt) and audit entries
     (per envelope: the receiver's decision, ``exchange:message:received``,
     ``exchange:envelope:accepted``): one multi-row insert per table."""
-    pks = _insert_rows(s, _MESSAGES, [m.row for _, m in accepted])
+    pks = _insert_rows(s, MESSAGES, [m.row for _, m in accepted])
     _fault_pause(node)  # fault drills: messages stored, their inbox rows not, nothing committed
     by = f"node:{node.settings.node_id}"
     inbox: list[dict[str, Any]] = []
@@ -1384,7 +1380,7 @@ def _store_received(node: Node, s: Session, accepted: Sequence[tuple[_Opened, _I
                                        handling=row["handling"])
         inbox.append(entry)
         answers.append(received)
-    s.execute(insert(_INBOX), inbox)
+    s.execute(insert(INBOX), inbox)
     return answers
 
 

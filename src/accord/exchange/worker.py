@@ -44,10 +44,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Table, bindparam, case, func, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from accord.audit.tags import Action
@@ -56,7 +56,7 @@ from accord.crypto.canonical import sha256_hex
 from accord.errors import SignatureInvalid
 from accord.exchange.domain import CONTENT_MESSAGE, RecipientState, advance, backoff_delay
 from accord.exchange.events import broker_of
-from accord.exchange.models import Message, OutboxEntry, Recipient
+from accord.exchange.models import OUTBOX, RECIPIENTS, Message, OutboxEntry, Recipient
 from accord.exchange.receipts import verify_receipt
 from accord.exchange.refresh import learn_key
 from accord.exchange.services import alert_sender, flush_rejections
@@ -70,8 +70,6 @@ __all__ = ["WORKER_KEY", "DeliveryWorker", "wake_worker"]
 log = logging.getLogger("accord.exchange")
 WORKER_KEY = "exchange.worker"
 
-_OUTBOX = cast(Table, OutboxEntry.__table__)
-_RECIPIENTS = cast(Table, Recipient.__table__)
 # the states from which a recipient moves to sent / delivered (accord.exchange.domain.advance)
 _MAY_BE_SENT = [st.value for st in RecipientState if advance(st, RecipientState.SENT)]
 _MAY_BE_DELIVERED = [st.value for st in RecipientState if advance(st, RecipientState.DELIVERED)]
@@ -218,10 +216,10 @@ class DeliveryWorker:
         with self.node.uow() as s:
             now = self.node.now()
             rows = s.execute(
-                select(_OUTBOX.c.id, _OUTBOX.c.node_id, _OUTBOX.c.envelope, _OUTBOX.c.recipient,
-                       _OUTBOX.c.recipient_pk)
-                .where(_OUTBOX.c.state == "pending", _OUTBOX.c.next_attempt_at <= now)
-                .order_by(_OUTBOX.c.next_attempt_at, _OUTBOX.c.id)
+                select(OUTBOX.c.id, OUTBOX.c.node_id, OUTBOX.c.envelope, OUTBOX.c.recipient,
+                       OUTBOX.c.recipient_pk)
+                .where(OUTBOX.c.state == "pending", OUTBOX.c.next_attempt_at <= now)
+                .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
                 .limit(self.batch)
                 .with_for_update(skip_locked=True)
             ).all()
@@ -229,13 +227,13 @@ class DeliveryWorker:
                 return []
             ids = [r.id for r in rows]
             # count the attempt; a lease that outlasts the send: no other process takes it meanwhile
-            s.execute(update(_OUTBOX).where(_OUTBOX.c.id.in_(ids)).values(
-                attempts=_OUTBOX.c.attempts + 1, last_attempt_at=now,
+            s.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids)).values(
+                attempts=OUTBOX.c.attempts + 1, last_attempt_at=now,
                 next_attempt_at=now + timedelta(seconds=self._lease())))
             pks = [r.recipient_pk for r in rows if r.recipient_pk is not None]
             if pks:
-                s.execute(update(_RECIPIENTS).where(
-                    _RECIPIENTS.c.id.in_(pks), _RECIPIENTS.c.state.in_(_MAY_BE_SENT)
+                s.execute(update(RECIPIENTS).where(
+                    RECIPIENTS.c.id.in_(pks), RECIPIENTS.c.state.in_(_MAY_BE_SENT)
                 ).values(state=RecipientState.SENT.value, sent_at=now))
             peers = {p.node_id: p.base_url for p in s.scalars(select(Peer))}
             return [_Job(row.id, row.envelope.encode("utf-8"),
@@ -308,10 +306,10 @@ class DeliveryWorker:
         with self.node.uow() as s:
             now = self.node.now()
             rows = {r.id: r for r in s.execute(select(
-                _OUTBOX.c.id, _OUTBOX.c.envelope_id, _OUTBOX.c.envelope, _OUTBOX.c.sender,
-                _OUTBOX.c.recipient, _OUTBOX.c.content_type, _OUTBOX.c.attempts,
-                _OUTBOX.c.recipient_pk, _OUTBOX.c.state,
-            ).where(_OUTBOX.c.id.in_([job.outbox_id for job in jobs])))}
+                OUTBOX.c.id, OUTBOX.c.envelope_id, OUTBOX.c.envelope, OUTBOX.c.sender,
+                OUTBOX.c.recipient, OUTBOX.c.content_type, OUTBOX.c.attempts,
+                OUTBOX.c.recipient_pk, OUTBOX.c.state,
+            ).where(OUTBOX.c.id.in_([job.outbox_id for job in jobs])))}
             delivered: list[tuple[Any, dict[str, Any]]] = []
             others: list[tuple[int, Delivery]] = []
             for job, delivery in zip(jobs, deliveries, strict=True):
@@ -380,17 +378,17 @@ class DeliveryWorker:
         delivered (where that is a move forward); one audit entry each."""
         if not delivered:
             return
-        s.execute(update(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_pk")).values(
+        s.execute(update(OUTBOX).where(OUTBOX.c.id == bindparam("b_pk")).values(
             state="done", finished_at=now, receipt=bindparam("b_receipt"), last_error=None),
             [{"b_pk": row.id, "b_receipt": receipt} for row, receipt in delivered])
         pks = [row.recipient_pk for row, _ in delivered if row.recipient_pk is not None]
         message_ids: dict[int, str] = {}
         if pks:
-            s.execute(update(_RECIPIENTS).where(_RECIPIENTS.c.id == bindparam("b_pk")).values(
-                state=case((or_(*(_RECIPIENTS.c.state == st for st in _MAY_BE_DELIVERED)),
+            s.execute(update(RECIPIENTS).where(RECIPIENTS.c.id == bindparam("b_pk")).values(
+                state=case((or_(*(RECIPIENTS.c.state == st for st in _MAY_BE_DELIVERED)),
                             RecipientState.DELIVERED.value),
-                           else_=_RECIPIENTS.c.state),
-                delivered_at=func.coalesce(_RECIPIENTS.c.delivered_at, now),
+                           else_=RECIPIENTS.c.state),
+                delivered_at=func.coalesce(RECIPIENTS.c.delivered_at, now),
                 receipt=bindparam("b_receipt")),
                 [{"b_pk": row.recipient_pk, "b_receipt": receipt} for row, receipt in delivered
                  if row.recipient_pk is not None])
