@@ -608,13 +608,19 @@ def _message_row(p: PreparedMessage) -> dict[str, Any]:
     return {
         "message_id": p.message_id, "owner": principal.agency_id, "direction": "out",
         "thread_id": p.thread_id, "in_reply_to": cmd.in_reply_to, "sender": principal.agency_id,
-        "sender_officer": principal.actor, "to": p.recipients, "subject": clean_subject(cmd.subject),
-        "body": cmd.body, "language": cmd.language, "priority": cmd.priority.value,
-        "priority_rank": cmd.priority.rank, "handling": cmd.handling.value,
-        "case_ref": cmd.case_ref, "crime_area": cmd.crime_area, "purpose": cmd.purpose.value,
-        "categories": p.categories, "records": [r.to_ftm() for r in p.records],
-        "evidence": [e.model_dump() for e in cmd.evidence], "created_at": p.now,
+        "sender_officer": principal.actor, "to": p.recipients, "categories": p.categories,
+        "created_at": p.now, **_content_columns(cmd, p.records),
     }
+
+
+def _content_columns(m: MessageCreate | MessagePayload, records: Sequence[Any]) -> dict[str, Any]:
+    """The columns of a message row that come from its content, alike for the sender's copy
+    (from the command) and a recipient's (from the payload)."""
+    return {"subject": clean_subject(m.subject), "body": m.body, "language": m.language,
+            "priority": m.priority.value, "priority_rank": m.priority.rank,
+            "handling": m.handling.value, "case_ref": m.case_ref, "crime_area": m.crime_area,
+            "purpose": m.purpose.value, "records": [r.to_ftm() for r in records],
+            "evidence": [e.model_dump() for e in m.evidence]}
 
 
 def _audit_sent(node: Node, s: Session, p: PreparedMessage, states: dict[str, str]) -> None:
@@ -1342,14 +1348,9 @@ def _check_message(node: Node, got: _Opened, delivered: set[tuple[str, str]]) ->
         "message_id": payload.message_id, "owner": recipient, "direction": "in",
         "thread_id": payload.thread_id, "in_reply_to": payload.in_reply_to, "sender": sender,
         "sender_officer": payload.sender_officer, "to": list(payload.to),
-        "subject": clean_subject(payload.subject), "body": payload.body,
-        "language": payload.language, "priority": payload.priority.value,
-        "priority_rank": payload.priority.rank, "handling": payload.handling.value,
-        "case_ref": payload.case_ref, "crime_area": payload.crime_area,
-        "purpose": payload.purpose.value, "categories": sorted(c.value for c in categories),
-        "records": [r.to_ftm() for r in payload.records],
-        "evidence": [e.model_dump() for e in payload.evidence], "created_at": payload.created,
+        "categories": sorted(c.value for c in categories), "created_at": payload.created,
         "received_at": got.now, "envelope_id": got.env_id, "decision": decision.to_dict(),
+        **_content_columns(payload, payload.records),
     }
     return _IncomingMessage(row, decision, actor, resource, payload.purpose.value)
 
